@@ -1,0 +1,10 @@
+"""The model families of the course; each holds its networks and its training step."""
+
+from .base import Adversarial, Generative, Trainable
+from .dcgan import DCGAN
+from .gan import GAN
+from .infogan import InfoGAN
+from .vae import VAE, Autoencoder
+
+__all__ = ["Adversarial", "Autoencoder", "DCGAN", "GAN", "Generative", "InfoGAN", "Trainable",
+           "VAE"]

@@ -1,0 +1,100 @@
+"""The vanilla GAN (Goodfellow et al., 2014) with multilayer-perceptron networks.
+
+`GAN.step` is the non-saturating alternating update the GAN chapter derives; the DCGAN
+reuses it unchanged with convolutional networks.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import Adversarial, adam
+
+Z_DIM = 64        # seed design: z in R^64
+HIDDEN = 256      # seed design: two hidden layers of 256 units
+LR = 2e-4         # seed hyperparameters: Adam, learning rate 2e-4
+BATCH_SIZE = 100  # seed design
+
+
+class MLPGenerator(nn.Sequential):
+    """G: z -> 256 ReLU -> 256 ReLU -> 784 tanh, reshaped to an image."""
+
+    def __init__(self, z_dim: int = Z_DIM, hidden: int = HIDDEN) -> None:
+        super().__init__(
+            nn.Linear(z_dim, hidden), nn.ReLU(),   # (B, 256)
+            nn.Linear(hidden, hidden), nn.ReLU(),  # (B, 256)
+            nn.Linear(hidden, 784), nn.Tanh(),     # (B, 784) in [-1, 1]
+            nn.Unflatten(1, (1, 28, 28)),          # (B, 1, 28, 28)
+        )
+
+
+class MLPDiscriminator(nn.Sequential):
+    """D: image -> 256 LeakyReLU(0.2) -> 256 LeakyReLU(0.2) -> 1 logit (D(x) = sigmoid)."""
+
+    def __init__(self, hidden: int = HIDDEN) -> None:
+        super().__init__(
+            nn.Flatten(),                                      # (B, 784)
+            nn.Linear(784, hidden), nn.LeakyReLU(0.2),         # (B, 256)
+            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),      # (B, 256)
+            nn.Linear(hidden, 1), nn.Flatten(0),               # (B,) logits
+        )
+
+
+class GAN(Adversarial):
+    """A generator G and a discriminator D trained against each other."""
+
+    value_range = (-1.0, 1.0)  # G ends in tanh
+    batch_size = BATCH_SIZE
+    betas = (0.9, 0.999)       # Adam's defaults; the conv GANs use beta1 = 0.5
+
+    def __init__(self, z_dim: int = Z_DIM, G: nn.Module | None = None,
+                 D: nn.Module | None = None) -> None:
+        super().__init__()
+        self.z_dim = z_dim
+        self.G = G if G is not None else MLPGenerator(z_dim)
+        self.D = D if D is not None else MLPDiscriminator()
+
+    def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ N(0, I)."""
+        return torch.randn(n, self.z_dim, generator=generator)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.G(z)
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {
+            "D": adam(self.D.parameters(), LR, self.betas),
+            "G": adam(self.G.parameters(), LR, self.betas),
+        }
+
+    def step(self, x, y, opt):
+        """One discriminator update, then one non-saturating generator update.
+
+        With logits d, -log D = softplus(-d) and -log(1 - D) = softplus(d).
+        """
+        z = torch.randn(len(x), self.z_dim, device=x.device)
+        fake = self.G(z)
+
+        # update D: maximize log D(x) + log(1 - D(G(z)))  (one pass over real and fake)
+        d_real, d_fake = self.D(torch.cat([x, fake.detach()])).chunk(2)
+        loss_D = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+        opt["D"].zero_grad(set_to_none=True)
+        loss_D.backward()
+        opt["D"].step()
+
+        # update G: maximize log D(G(z))  (the non-saturating loss)
+        self.D.requires_grad_(False)  # D is held fixed: skip its weight gradients
+        loss_G = F.softplus(-self.D(fake)).mean()
+        opt["G"].zero_grad(set_to_none=True)
+        loss_G.backward()
+        opt["G"].step()
+        self.D.requires_grad_(True)
+
+        return {
+            "loss_D": loss_D.detach(),
+            "loss_G": loss_G.detach(),
+            "D(x)": torch.sigmoid(d_real).mean().detach(),
+            "D(G(z))": torch.sigmoid(d_fake).mean().detach(),
+        }
