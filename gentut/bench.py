@@ -3,8 +3,9 @@
 The reference reads MNIST through torchvision's dataset with ToTensor + Normalize
 transforms and a shuffling DataLoader, computes D(real) and D(fake) in separate passes with
 sigmoid + BCELoss, steps a plain Adam and logs losses with .item() every step. Both sides
-train the same networks from the same initial weights at the same batch size; rounds
-alternate so that drifts of the machine hit both alike. Run: python -m gentut.bench
+train the same networks from the same initial weights at the same batch size (the
+reference in PyTorch's default memory layout); rounds alternate so that drifts of the
+machine hit both alike. Run: python -m gentut.bench
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .hardware import device as pick_device
 from .train import fit
 
 BATCH = 100  # the reference's batch size, used by both sides
-STEPS = {"cpu": {"gan": 300, "vae": 300, "dcgan": 30, "infogan": 5},
+STEPS = {"cpu": {"gan": 300, "vae": 300, "dcgan": 50, "infogan": 10},
          "gpu": {"gan": 2000, "vae": 2000, "dcgan": 1000, "infogan": 300}}
 FAMILIES = {"gan": models.GAN, "vae": models.VAE, "dcgan": models.DCGAN, "infogan": models.InfoGAN}
 
@@ -166,7 +167,8 @@ def compare(name: str, device: torch.device, rounds: int = 3, steps: int | None 
     steps = steps or STEPS["cpu" if device.type == "cpu" else "gpu"][name]
     torch.manual_seed(0)
     ours_model = FAMILIES[name]().to(device)
-    ref_model = copy.deepcopy(ours_model)
+    # same weights, in the default memory layout a tutorial's model has
+    ref_model = copy.deepcopy(ours_model).to(memory_format=torch.contiguous_format)
     batches = data.Batches(data.load("mnist", root=root), BATCH,
                            value_range=ours_model.value_range, device=device)
     with tempfile.TemporaryDirectory(prefix="gentut-bench-") as tmp:

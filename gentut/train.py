@@ -87,7 +87,7 @@ def fit(model: Trainable, batches: Batches, steps: int, *,
     continues from it exactly where it stopped. `bf16` runs each step under bfloat16 autocast.
     """
     device = batches.device
-    model.to(device, memory_format=torch.channels_last).train()  # faster convolutions
+    model.to(device).train()
     opt = model.optimizers()
     torch.manual_seed(seed)
     history = History()
