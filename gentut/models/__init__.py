@@ -1,10 +1,11 @@
 """The model families of the course; each holds its networks and its training step."""
 
 from .base import Adversarial, Generative, Trainable
+from .classifier import Classifier
 from .dcgan import DCGAN
 from .gan import GAN
 from .infogan import InfoGAN
 from .vae import VAE, Autoencoder
 
-__all__ = ["Adversarial", "Autoencoder", "DCGAN", "GAN", "Generative", "InfoGAN", "Trainable",
-           "VAE"]
+__all__ = ["Adversarial", "Autoencoder", "Classifier", "DCGAN", "GAN", "Generative", "InfoGAN",
+           "Trainable", "VAE"]

@@ -1,0 +1,173 @@
+"""The course's trained models: what was trained, how, and the weights that ship with it.
+
+`available()` lists the shipped names, `load(name)` returns a model ready to sample, and
+`history(name)` the training curves and snapshots recorded while it trained.
+`python -m gentut.pretrained train NAME` retrains a model from scratch with its recipe,
+resuming from its checkpoint after an interruption, and writes the file that ships.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import data, models
+from .data import cache_dir
+from .hardware import device as pick_device
+from .models.base import Generative, Trainable
+from .train import History, fit, load_checkpoint, save_atomic
+
+WEIGHTS = Path(__file__).parent / "weights"
+FP16_TOLERANCE = 2 / 255  # float16 weights ship only if samples move by under 2 gray levels
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one shipped model is trained: family, data set, length, snapshots, seed."""
+
+    family: Callable[[], Trainable]
+    dataset: str
+    epochs: int
+    snapshots: tuple[int, ...] = ()
+    snapshot_epochs: tuple[int, ...] = ()
+    seed: int = 0
+    bf16: bool = False
+    note: str = field(default="", compare=False)
+
+
+RECIPES: dict[str, Recipe] = {
+    "classifier-mnist": Recipe(models.Classifier, "mnist", epochs=8),
+    "classifier-fashion": Recipe(models.Classifier, "fashion", epochs=20),
+    "ae-mnist": Recipe(models.Autoencoder, "mnist", epochs=40),
+    "vae-mnist": Recipe(models.VAE, "mnist", epochs=40, snapshots=(1,),
+                        snapshot_epochs=(1, 10, 20, 40)),  # the seed's Figure 2
+    "vae20-mnist": Recipe(functools.partial(models.VAE, latent_dim=20), "mnist", epochs=100,
+                          snapshot_epochs=(1, 10, 100)),
+    "gan-mnist": Recipe(models.GAN, "mnist", epochs=100, snapshots=(1, 100, 200, 400, 800),
+                        snapshot_epochs=(10, 50, 100)),  # the seed's Figure 1
+    "dcgan-mnist": Recipe(models.DCGAN, "mnist", epochs=20, snapshots=(1, 100, 500, 1500),
+                          snapshot_epochs=(5, 10, 20)),  # the seed's Figure 3
+    "dcgan-fashion": Recipe(models.DCGAN, "fashion", epochs=20,
+                            snapshots=(1, 100, 500, 1500), snapshot_epochs=(5, 10, 20)),
+    "infogan-mnist": Recipe(models.InfoGAN, "mnist", epochs=86,  # 40,000 iterations of 128
+                            snapshots=(500, 5000, 10000, 40000)),  # the seed's Figure 4
+    "infogan-fashion": Recipe(models.InfoGAN, "fashion", epochs=86,
+                              snapshots=(500, 5000, 10000, 40000)),
+}
+
+
+def path(name: str) -> Path:
+    """The shipped file of `name`."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown model {name!r}: choose one of {sorted(RECIPES)}")
+    return WEIGHTS / f"{name}.pt"
+
+
+def available() -> list[str]:
+    """The names whose trained weights ship with this copy of gentut."""
+    return sorted(name for name in RECIPES if path(name).exists())
+
+
+@functools.cache
+def _read(name: str) -> dict:
+    file = path(name)
+    if not file.exists():
+        raise FileNotFoundError(
+            f"{name} has no shipped weights in {WEIGHTS}: train them with "
+            f"`python -m gentut.pretrained train {name}` (shipped: {available() or 'none'})")
+    return load_checkpoint(file)
+
+
+def load(name: str, device: str | torch.device = "cpu") -> Trainable:
+    """The trained model `name`, in eval mode on `device`."""
+    state = _read(name)
+    model = RECIPES[name].family()
+    model.load_state_dict(state["model"])  # float16 weights are cast back to float32 here
+    return model.to(pick_device(device)).eval()
+
+
+def history(name: str) -> History:
+    """The recorded training history of `name`: loss curves, snapshots and run facts."""
+    h = _read(name)["history"]
+    losses = {k: v.tolist() for k, v in h["losses"].items()}
+    return History(losses, dict(h["snapshots"]), dict(h["info"]))
+
+
+def steps_of(recipe: Recipe, steps_per_epoch: int) -> tuple[int, tuple[int, ...]]:
+    """Total iterations and snapshot iterations of a recipe."""
+    marks = set(recipe.snapshots) | {e * steps_per_epoch for e in recipe.snapshot_epochs}
+    return recipe.epochs * steps_per_epoch, tuple(sorted(marks))
+
+
+def compact(model: Trainable, state: dict[str, torch.Tensor]) -> tuple[dict, str]:
+    """The state dict in float16 when samples barely move, else as it is."""
+    if not isinstance(model, Generative):
+        return state, "float32"
+    half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    reference = model.sample(64, seed=0)
+    model.load_state_dict(half)
+    error = (model.sample(64, seed=0) - reference).abs().max().item()
+    model.load_state_dict(state)
+    return (half, "float16") if error < FP16_TOLERANCE else (state, "float32")
+
+
+def train(name: str, device: str | torch.device = "auto", runs: Path | None = None,
+          root: str | None = None, progress: bool = True) -> Path:
+    """Train `name` from its recipe (resuming its checkpoint), then write its shipped file."""
+    recipe = RECIPES[name]
+    dev = pick_device(device)
+    runs = Path(runs or cache_dir() / "runs")
+    torch.manual_seed(recipe.seed)
+    model = recipe.family()
+    batches = data.Batches(data.load(recipe.dataset, root=root), model.batch_size,
+                           value_range=model.value_range, device=dev, seed=recipe.seed)
+    steps, marks = steps_of(recipe, len(batches))
+    h = fit(model, batches, steps, checkpoint=runs / f"{name}.pt", every=1000, resume=True,
+            snapshots=marks, seed=recipe.seed, bf16=recipe.bf16 and dev.type == "cuda",
+            progress=progress)
+    model = model.cpu().eval()
+    weights, dtype = compact(model, {k: v.cpu() for k, v in model.state_dict().items()})
+    if isinstance(model, models.Classifier):
+        test = data.load(recipe.dataset, "test", root=root)
+        h.info["test_accuracy"] = model.accuracy(test.images.float() / 255, test.labels)
+    h.info.update(name=name, dataset=recipe.dataset, epochs=recipe.epochs, dtype=dtype,
+                  finished=time.strftime("%Y-%m-%d %H:%M"),
+                  parameters=sum(p.numel() for p in model.parameters()),
+                  torch=str(torch.__version__))
+    out = path(name)
+    save_atomic({
+        "model": weights,
+        "history": {"losses": {k: torch.tensor(v) for k, v in h.losses.items()},
+                    "snapshots": h.snapshots, "info": h.info},
+    }, out)
+    _read.cache_clear()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m gentut.pretrained",
+                                     description="Retrain the course's shipped models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train models from scratch (resuming checkpoints)")
+    t.add_argument("names", nargs="+", choices=sorted(RECIPES), metavar="NAME")
+    t.add_argument("--device", default="auto")
+    t.add_argument("--runs", type=Path, default=None, help="checkpoint folder")
+    t.add_argument("--data", default=None, help="data root (default: GENTUT_DATA, cache)")
+    sub.add_parser("list", help="list the models and whether their weights ship")
+    args = parser.parse_args()
+    if args.command == "list":
+        for name in RECIPES:
+            print(f"{name:18s} {'shipped' if path(name).exists() else '-'}")
+        return
+    for name in args.names:
+        print(f"{name}: wrote {train(name, args.device, args.runs, args.data)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Shipping a trained model: retrain, write, list, load, and the errors on the way."""
+
+import pytest
+import torch
+
+from gentut import data, models, pretrained
+
+SUBSET = 3000  # real images a recipe trains on here, to keep the tests fast
+
+
+@pytest.fixture
+def shop(tmp_path, monkeypatch, mnist, mnist_test):
+    """An empty weights folder and two short recipes on a subset of the real data."""
+    splits = {"train": mnist, "test": mnist_test}
+
+    def subset(name, split="train", root=None):
+        d = splits[split]
+        return data.Dataset(d.images[:SUBSET], d.labels[:SUBSET], d.classes)
+
+    monkeypatch.setattr(pretrained.data, "load", subset)
+    monkeypatch.setattr(pretrained, "WEIGHTS", tmp_path / "weights")
+    monkeypatch.setitem(pretrained.RECIPES, "gan-mnist", pretrained.Recipe(
+        models.GAN, "mnist", epochs=2, snapshots=(1, 10), snapshot_epochs=(2,)))
+    monkeypatch.setitem(pretrained.RECIPES, "classifier-mnist", pretrained.Recipe(
+        models.Classifier, "mnist", epochs=2))
+    pretrained._read.cache_clear()
+    yield tmp_path
+    pretrained._read.cache_clear()
+
+
+def test_train_ship_and_load_round_trip(shop):
+    assert pretrained.available() == []
+    out = pretrained.train("gan-mnist", "cpu", runs=shop / "runs", progress=False)
+    assert out == shop / "weights" / "gan-mnist.pt"
+    assert pretrained.available() == ["gan-mnist"]
+    model = pretrained.load("gan-mnist")
+    assert isinstance(model, models.GAN) and not model.training
+    assert next(model.parameters()).dtype == torch.float32
+    h = pretrained.history("gan-mnist")
+    assert h.steps == 60 and sorted(h.snapshots) == [1, 10, 60]
+    assert h.info["dataset"] == "mnist" and h.info["device"] == "cpu"
+    assert h.info["parameters"] == 550929 and h.info["wall_time_s"] > 0
+    # the shipped file is the run's last snapshot, sampled again from the loaded weights
+    again = (model.sample(64, seed=0) * 255).round().to(torch.uint8)
+    assert (again.int() - h.snapshots[60].int()).abs().max() <= 2  # float16 weights
+
+
+def test_generators_ship_in_float16_only_when_samples_do_not_move(shop):
+    pretrained.train("gan-mnist", "cpu", runs=shop / "runs", progress=False)
+    state = torch.load(pretrained.path("gan-mnist"), weights_only=True)
+    assert state["model"]["G.0.weight"].dtype == torch.float16
+    assert pretrained.history("gan-mnist").info["dtype"] == "float16"
+    pretrained.train("classifier-mnist", "cpu", runs=shop / "runs", progress=False)
+    clf = pretrained.history("classifier-mnist").info
+    assert clf["dtype"] == "float32" and clf["test_accuracy"] > 0.8
+
+
+def test_unknown_and_missing_models_say_what_to_do(shop):
+    with pytest.raises(ValueError, match="unknown model 'gan-cifar'.*'dcgan-mnist'"):
+        pretrained.load("gan-cifar")
+    with pytest.raises(FileNotFoundError, match="python -m gentut.pretrained train vae-mnist"):
+        pretrained.load("vae-mnist")
+
+
+def test_every_recipe_builds_its_model():
+    for name, recipe in pretrained.RECIPES.items():
+        model = recipe.family()
+        assert isinstance(model, models.Trainable), name
+        assert recipe.dataset in ("mnist", "fashion")
+    assert pretrained.RECIPES["vae20-mnist"].family().latent_dim == 20
+    steps, marks = pretrained.steps_of(pretrained.RECIPES["vae-mnist"], 600)
+    assert steps == 24000 and marks == (1, 600, 6000, 12000, 24000)
