@@ -23,7 +23,7 @@ book: install
 
 test: install
 	$(BIN)/ruff check gentut tests
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --nbval tests notebooks
 
 clean:
 	rm -rf _build $(VENV)

@@ -59,11 +59,64 @@ def history(h: History, window: int = 50, title: str | None = None) -> plt.Figur
     return fig
 
 
-def snapshots(h: History, nrow: int = 8, count: int = 16) -> plt.Figure:
-    """The fixed noise batch decoded at each snapshot iteration, left to right."""
-    steps = sorted(h.snapshots)
+def snapshots(h: History, count: int = 16, steps: list[int] | None = None,
+              in_epochs: bool = False) -> plt.Figure:
+    """The fixed noise batch decoded at each snapshot iteration (or epoch), left to right."""
+    steps = steps or sorted(h.snapshots)
+    per_epoch = int(h.info.get("steps_per_epoch", 1))
     fig, axes = plt.subplots(1, len(steps), figsize=(2.6 * len(steps), 2.9), squeeze=False)
     for ax, step in zip(axes[0], steps, strict=True):
-        grid(h.snapshots[step][:count], nrow=min(nrow, 4), ax=ax, title=f"iteration {step}")
+        label = f"epoch {step // per_epoch}" if in_epochs else f"iteration {step}"
+        grid(h.snapshots[step][:count], nrow=4, ax=ax, title=label)
+    fig.tight_layout()
+    return fig
+
+
+def latent_scatter(z: torch.Tensor, labels: torch.Tensor, classes: list[str],
+                   title: str = "latent codes of the test set") -> plt.Figure:
+    """2-D latent codes as points coloured by class."""
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    cmap = plt.get_cmap("tab10")
+    for k, name in enumerate(classes):
+        pts = z[labels == k].cpu().numpy()
+        ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.5, color=cmap(k), label=name)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_title(title)
+    ax.legend(markerscale=6, loc="center left", bbox_to_anchor=(1, 0.5), title="class")
+    fig.tight_layout()
+    return fig
+
+
+def manifold(decode, extent: float = 3.0, n: int = 15,
+             title: str = "decoded latent grid") -> plt.Figure:
+    """Decode a regular n x n grid of 2-D codes over [-extent, extent]^2 into one image."""
+    ticks = torch.linspace(-extent, extent, n)
+    z2, z1 = torch.meshgrid(ticks.flip(0), ticks, indexing="ij")  # z2 grows upwards
+    with torch.no_grad():
+        images = decode(torch.stack([z1.flatten(), z2.flatten()], 1)).cpu()
+    picture = make_grid(images, nrow=n, padding=0)[0].numpy()
+    fig, ax = plt.subplots(figsize=(6.5, 6.5))
+    ax.imshow(picture, cmap="gray", vmin=0, vmax=1,
+              extent=(-extent, extent, -extent, extent))
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_title(title)
+    return fig
+
+
+def rows(images: dict[str, torch.Tensor], title: str | None = None) -> plt.Figure:
+    """Rows of images, one per labelled tensor (N,1,28,28), e.g. originals over results."""
+    n = max(len(v) for v in images.values())
+    fig, axes = plt.subplots(len(images), 1, figsize=(0.75 * n, 0.8 * len(images) + 0.5),
+                             squeeze=False)
+    for ax, (label, batch) in zip(axes[:, 0], images.items(), strict=True):
+        grid(batch, nrow=n, ax=ax)
+        ax.set_axis_on()
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig

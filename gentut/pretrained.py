@@ -9,10 +9,11 @@ resuming from its checkpoint after an interruption, and writes the file that shi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -38,7 +39,6 @@ class Recipe:
     snapshot_epochs: tuple[int, ...] = ()
     seed: int = 0
     bf16: bool = False
-    note: str = field(default="", compare=False)
 
 
 RECIPES: dict[str, Recipe] = {
@@ -62,10 +62,16 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def path(name: str) -> Path:
-    """The shipped file of `name`."""
+def recipe_of(name: str) -> Recipe:
+    """The recipe of `name`, or an error listing the known names."""
     if name not in RECIPES:
         raise ValueError(f"unknown model {name!r}: choose one of {sorted(RECIPES)}")
+    return RECIPES[name]
+
+
+def path(name: str) -> Path:
+    """The shipped file of `name`."""
+    recipe_of(name)
     return WEIGHTS / f"{name}.pt"
 
 
@@ -87,7 +93,7 @@ def _read(name: str) -> dict:
 def load(name: str, device: str | torch.device = "cpu") -> Trainable:
     """The trained model `name`, in eval mode on `device`."""
     state = _read(name)
-    model = RECIPES[name].family()
+    model = recipe_of(name).family()
     model.load_state_dict(state["model"])  # float16 weights are cast back to float32 here
     return model.to(pick_device(device)).eval()
 
@@ -120,7 +126,7 @@ def compact(model: Trainable, state: dict[str, torch.Tensor]) -> tuple[dict, str
 def train(name: str, device: str | torch.device = "auto", runs: Path | None = None,
           root: str | None = None, progress: bool = True) -> Path:
     """Train `name` from its recipe (resuming its checkpoint), then write its shipped file."""
-    recipe = RECIPES[name]
+    recipe = recipe_of(name)
     dev = pick_device(device)
     runs = Path(runs or cache_dir() / "runs")
     torch.manual_seed(recipe.seed)
@@ -148,6 +154,43 @@ def train(name: str, device: str | torch.device = "auto", runs: Path | None = No
     }, out)
     _read.cache_clear()
     return out
+
+
+SMOKE_IMAGES, SMOKE_STEPS = 512, 20  # a real but brief run, for CI
+
+
+def train_or_load(name: str, train: bool = False, epochs: int | None = None,
+                  device: str | torch.device = "auto", smoke: bool = False,
+                  dataset: str | None = None) -> tuple[Trainable, History]:
+    """A chapter's model and history: the shipped ones, or trained here when `train` is set.
+
+    Training follows the recipe of `name`, for `epochs` (default: the recipe's) on `dataset`
+    (default: the recipe's), on the device given; `smoke` trains on a few hundred real images
+    for a few steps instead.
+    """
+    recipe = recipe_of(name)
+    dataset = dataset or recipe.dataset
+    if not train:
+        if dataset != recipe.dataset:
+            raise ValueError(f"{name} ships trained on {recipe.dataset}, not {dataset}: "
+                             "set TRAIN = True to train it on that data set")
+        return load(name, device), history(name)
+    dev = pick_device(device)
+    torch.manual_seed(recipe.seed)
+    model = recipe.family()
+    batches = data.Batches(data.load(dataset), model.batch_size,
+                           value_range=model.value_range, device=dev, seed=recipe.seed,
+                           limit=SMOKE_IMAGES if smoke else None)
+    recipe = dataclasses.replace(recipe, epochs=epochs or recipe.epochs, dataset=dataset)
+    steps, marks = steps_of(recipe, len(batches))
+    if smoke:
+        steps, marks = SMOKE_STEPS, (1, SMOKE_STEPS)
+    h = fit(model, batches, steps, snapshots=marks, seed=recipe.seed,
+            bf16=recipe.bf16 and dev.type == "cuda")
+    print(f"trained {steps} steps on {dev}: {h.info['seconds_per_epoch']:.1f} s per epoch "
+          f"of {len(batches)} steps")
+    h.info.update(name=name, dataset=recipe.dataset)
+    return model.eval(), h
 
 
 def main() -> None:

@@ -1,0 +1,118 @@
+"""The book builds without a warning, and every chapter page renders in a real browser.
+
+Headless Chromium (Debian's `chromium` and `chromium-driver`, which .ci/run installs) opens
+each page from a local HTTP server and checks what a reader would see: no console errors,
+every image loaded, every equation typeset by MathJax. One screenshot per page is saved in
+_build/screenshots. Without Chromium the browser test is skipped, unless
+GENTUT_REQUIRE_BROWSER is set (CI sets it).
+"""
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+def toc_files() -> list[str]:
+    """Every page of the table of contents, in order."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc["parts"]:
+        files += [c["file"] for c in part["chapters"]]
+    return files
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory) -> Path:
+    """Build the book into a temporary folder, warnings as errors, as `make book` does."""
+    out = tmp_path_factory.mktemp("book")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    run = subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(out),
+                          "--warningiserror", "--keep-going"],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    return out / "_build" / "html"
+
+
+def test_book_builds_every_page_without_warnings(book):
+    for page in toc_files():
+        assert (book / f"{page}.html").is_file(), page
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("GENTUT_REQUIRE_BROWSER"):
+            pytest.fail("chromium and chromedriver are required: apt-get install chromium "
+                        "chromium-driver")
+        pytest.skip("no chromium/chromedriver here (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1280,2000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    yield driver
+    driver.quit()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(book):
+    handler = functools.partial(QuietHandler, directory=str(book))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+
+
+MATHJAX_DONE = """
+const done = arguments[arguments.length - 1];
+if (!window.MathJax || !MathJax.startup) { done("no MathJax"); return; }
+MathJax.startup.promise.then(() => done("ok"), (e) => done("failed: " + e));
+"""
+
+
+@pytest.mark.parametrize("page", toc_files())
+def test_page_renders_in_chromium(page, browser, server):
+    browser.get_log("browser")  # drop what earlier pages logged
+    browser.set_script_timeout(60)
+    browser.get(f"{server}/{page}.html")
+    has_math = browser.execute_script(
+        "return document.querySelectorAll('.math, mjx-container').length > 0")
+    if has_math:
+        assert browser.execute_async_script(MATHJAX_DONE) == "ok"
+        raw = browser.execute_script(
+            "return [...document.querySelectorAll('div.math, span.math')]"
+            ".filter(e => !e.querySelector('mjx-container')).length")
+        assert raw == 0, f"{raw} equations were not typeset"
+        errors = browser.execute_script("return document.querySelectorAll('mjx-merror').length")
+        assert errors == 0, f"{errors} equations have TeX errors"
+    broken = browser.execute_script(
+        "return [...document.images].filter(i => !(i.complete && i.naturalWidth > 0))"
+        ".map(i => i.src)")
+    assert broken == [], f"images that did not load: {broken}"
+    severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert severe == [], f"console errors: {severe}"
+    shots = ROOT / "_build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(shots / f"{page.replace('/', '_')}.png"))
