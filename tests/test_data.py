@@ -156,3 +156,15 @@ def test_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert device() == torch.device("cuda")
     assert device("cpu") == torch.device("cpu")
+
+
+def test_search_order_is_root_env_cache_then_debian(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENTUT_DATA", str(tmp_path / "env"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert data.search_path("fashion", tmp_path / "root") == [
+        tmp_path / "root" / "FashionMNIST" / "raw",
+        tmp_path / "env" / "FashionMNIST" / "raw",
+        tmp_path / "cache" / "gentut" / "FashionMNIST" / "raw",
+        data.DEBIAN_FASHION,
+    ]
+    assert data.search_path("mnist")[-1] == tmp_path / "cache" / "gentut" / "MNIST" / "raw"

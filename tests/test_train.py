@@ -128,3 +128,11 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(mnist, tmp_path):
 def test_bench_reference_loop_runs_against_the_real_dataset_class(mnist):
     row = compare("gan", torch.device("cpu"), rounds=1, steps=3)
     assert row["gentut_steps_per_s"] > 0 and row["reference_steps_per_s"] > 0
+
+
+def test_bf16_autocast_trains_with_finite_losses(mnist):
+    torch.manual_seed(0)
+    model = models.DCGAN()
+    h = train.fit(model, batches_for(model, mnist, 32, limit=320), 5, bf16=True, progress=False)
+    assert h.info["bf16"] is True and h.steps == 5
+    assert all(torch.isfinite(torch.tensor(v)).all() for v in h.losses.values())
