@@ -10,7 +10,10 @@ importance-weighted estimate of log p(x), in nats.
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import time
 
 import torch
 from scipy.optimize import linear_sum_assignment
@@ -151,3 +154,41 @@ def evaluate(name: str, n: int = 10_000, seed: int = 0, k: int = 500) -> dict:
     if isinstance(model, InfoGAN):
         row.update(infogan_code_accuracy(model, clf, test, n, seed))
     return row
+
+
+RECORD = pretrained.WEIGHTS / "metrics.json"
+
+
+def recorded() -> list[dict]:
+    """The metrics measured on the shipped models by `python -m gentut.metrics`."""
+    return json.loads(RECORD.read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m gentut.metrics",
+                                     description="Measure the shipped models; write the record.")
+    parser.add_argument("names", nargs="*", help="models (default: every shipped generator)")
+    parser.add_argument("-n", type=int, default=10_000, help="samples per model")
+    parser.add_argument("-k", type=int, default=500, help="importance samples for log p(x)")
+    args = parser.parse_args()
+    names = args.names or [n for n in pretrained.available()
+                           if isinstance(pretrained.recipe_of(n).family(), Generative)]
+    rows, floors = [], {}
+    for name in names:
+        start = time.time()
+        row = evaluate(name, args.n, k=args.k)
+        dataset = row["dataset"]
+        if dataset not in floors:
+            floors[dataset] = fid_floor(dataset, args.n)
+        row.update(fid_floor=floors[dataset], evaluation_s=time.time() - start,
+                   samples=args.n)
+        for key in ("q_confusion", "g_confusion"):
+            if key in row:
+                row[key] = row[key].tolist()
+        rows.append(row)
+        print(json.dumps({k: v for k, v in row.items() if "confusion" not in k}), flush=True)
+    RECORD.write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

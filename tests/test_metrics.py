@@ -75,3 +75,15 @@ def test_importance_weighting_tightens_the_elbo(mnist_test):
     ll_100 = metrics.iw_log_likelihood(vae, x, k=100)
     assert abs(ll_1 - bound) < 0.02 * abs(bound)  # k = 1 is the ELBO
     assert bound < ll_100 < 0  # a tighter bound, still a log-probability of a density below 1
+
+
+def test_infogan_code_accuracy_of_an_untrained_model_is_near_chance(clf, mnist_test):
+    from gentut import data
+
+    torch.manual_seed(0)
+    model = models.InfoGAN()
+    test = data.Dataset(mnist_test.images[:1000], mnist_test.labels[:1000], mnist_test.classes)
+    result = metrics.infogan_code_accuracy(model, clf, test, n=1000)
+    assert 0.09 < result["q_accuracy"] < 0.4 and 0.09 < result["g_accuracy"] < 0.4
+    assert result["q_confusion"].shape == (10, 10) and result["q_confusion"].sum() == 1000
+    assert result["g_confusion"].sum() == 1000
