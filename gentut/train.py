@@ -54,6 +54,7 @@ def save_atomic(obj: dict, path: str | os.PathLike) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would make shipped files private
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
