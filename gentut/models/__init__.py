@@ -3,9 +3,10 @@
 from .base import Adversarial, Generative, Trainable
 from .classifier import Classifier
 from .dcgan import DCGAN
+from .flow import RealNVP
 from .gan import GAN
 from .infogan import InfoGAN
 from .vae import VAE, Autoencoder
 
 __all__ = ["Adversarial", "Autoencoder", "Classifier", "DCGAN", "GAN", "Generative", "InfoGAN",
-           "Trainable", "VAE"]
+           "RealNVP", "Trainable", "VAE"]
