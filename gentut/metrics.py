@@ -166,14 +166,15 @@ def recorded() -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m gentut.metrics",
-                                     description="Measure the shipped models; write the record.")
+                                     description="Measure shipped models; update the record.")
     parser.add_argument("names", nargs="*", help="models (default: every shipped generator)")
     parser.add_argument("-n", type=int, default=10_000, help="samples per model")
     parser.add_argument("-k", type=int, default=500, help="importance samples for log p(x)")
     args = parser.parse_args()
     names = args.names or [n for n in pretrained.available()
                            if isinstance(pretrained.recipe_of(n).family(), Generative)]
-    rows, floors = [], {}
+    rows = {r["model"]: r for r in recorded()} if RECORD.exists() else {}
+    floors: dict[str, float] = {}
     for name in names:
         start = time.time()
         row = evaluate(name, args.n, k=args.k)
@@ -185,9 +186,11 @@ def main() -> None:
         for key in ("q_confusion", "g_confusion"):
             if key in row:
                 row[key] = row[key].tolist()
-        rows.append(row)
+        rows[name] = row
         print(json.dumps({k: v for k, v in row.items() if "confusion" not in k}), flush=True)
-    RECORD.write_text(json.dumps(rows, indent=1) + "\n")
+    order = list(pretrained.RECIPES)
+    RECORD.write_text(json.dumps(sorted(rows.values(), key=lambda r: order.index(r["model"])),
+                                 indent=1) + "\n")
 
 
 if __name__ == "__main__":
