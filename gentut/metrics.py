@@ -143,7 +143,8 @@ def evaluate(name: str, n: int = 10_000, seed: int = 0, k: int = 500) -> dict:
     row: dict = {"model": name, "dataset": dataset, "parameters": info["parameters"],
                  "train_time_s": info["wall_time_s"], "device": info["device"]}
     if isinstance(model, Generative):
-        fake = torch.cat([model.sample(1000, seed=seed + i) for i in range(n // 1000)])
+        sizes = [1000] * (n // 1000) + [n % 1000] * bool(n % 1000)  # batches of at most 1000
+        fake = torch.cat([model.sample(m, seed=seed + i) for i, m in enumerate(sizes)])
         probs = clf.predict(fake)
         shares = coverage(probs)
         row.update(fid=fid(fake, real, clf), inception_score=inception_score(probs),

@@ -87,3 +87,10 @@ def test_infogan_code_accuracy_of_an_untrained_model_is_near_chance(clf, mnist_t
     assert 0.09 < result["q_accuracy"] < 0.4 and 0.09 < result["g_accuracy"] < 0.4
     assert result["q_confusion"].shape == (10, 10) and result["q_confusion"].sum() == 1000
     assert result["g_confusion"].sum() == 1000
+
+
+def test_evaluate_a_shipped_model_on_few_samples():
+    row = metrics.evaluate("vae-mnist", n=1500, k=2)
+    assert row["model"] == "vae-mnist" and row["fid"] > 0
+    assert len(row["coverage"]) == 10 and abs(sum(row["coverage"]) - 1) < 1e-5
+    assert row["elbo"] < row["log_likelihood"] + 5 and row["log_likelihood"] < 0
