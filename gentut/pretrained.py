@@ -123,20 +123,33 @@ def compact(model: Trainable, state: dict[str, torch.Tensor]) -> tuple[dict, str
     return (half, "float16") if error < FP16_TOLERANCE else (state, "float32")
 
 
+def run_recipe(recipe: Recipe, device: str | torch.device = "auto", root: str | None = None,
+               limit: int | None = None, smoke_steps: int | None = None,
+               checkpoint: Path | None = None,
+               progress: bool = True) -> tuple[Trainable, History]:
+    """Train a fresh model as `recipe` says; what both shipping and the chapters run."""
+    dev = pick_device(device)
+    torch.manual_seed(recipe.seed)
+    model = recipe.family()
+    batches = data.Batches(data.load(recipe.dataset, root=root), model.batch_size,
+                           value_range=model.value_range, device=dev, seed=recipe.seed,
+                           limit=limit)
+    steps, marks = steps_of(recipe, len(batches))
+    if smoke_steps:
+        steps, marks = smoke_steps, (1, smoke_steps)
+    h = fit(model, batches, steps, checkpoint=checkpoint, every=1000, resume=True,
+            snapshots=marks, seed=recipe.seed, bf16=recipe.bf16 and dev.type == "cuda",
+            progress=progress)
+    return model, h
+
+
 def train(name: str, device: str | torch.device = "auto", runs: Path | None = None,
           root: str | None = None, progress: bool = True) -> Path:
     """Train `name` from its recipe (resuming its checkpoint), then write its shipped file."""
     recipe = recipe_of(name)
-    dev = pick_device(device)
     runs = Path(runs or cache_dir() / "runs")
-    torch.manual_seed(recipe.seed)
-    model = recipe.family()
-    batches = data.Batches(data.load(recipe.dataset, root=root), model.batch_size,
-                           value_range=model.value_range, device=dev, seed=recipe.seed)
-    steps, marks = steps_of(recipe, len(batches))
-    h = fit(model, batches, steps, checkpoint=runs / f"{name}.pt", every=1000, resume=True,
-            snapshots=marks, seed=recipe.seed, bf16=recipe.bf16 and dev.type == "cuda",
-            progress=progress)
+    model, h = run_recipe(recipe, device, root, checkpoint=runs / f"{name}.pt",
+                          progress=progress)
     model = model.cpu().eval()
     weights, dtype = compact(model, {k: v.cpu() for k, v in model.state_dict().items()})
     if isinstance(model, models.Classifier):
@@ -175,20 +188,11 @@ def train_or_load(name: str, train: bool = False, epochs: int | None = None,
             raise ValueError(f"{name} ships trained on {recipe.dataset}, not {dataset}: "
                              "set TRAIN = True to train it on that data set")
         return load(name, device), history(name)
-    dev = pick_device(device)
-    torch.manual_seed(recipe.seed)
-    model = recipe.family()
-    batches = data.Batches(data.load(dataset), model.batch_size,
-                           value_range=model.value_range, device=dev, seed=recipe.seed,
-                           limit=SMOKE_IMAGES if smoke else None)
     recipe = dataclasses.replace(recipe, epochs=epochs or recipe.epochs, dataset=dataset)
-    steps, marks = steps_of(recipe, len(batches))
-    if smoke:
-        steps, marks = SMOKE_STEPS, (1, SMOKE_STEPS)
-    h = fit(model, batches, steps, snapshots=marks, seed=recipe.seed,
-            bf16=recipe.bf16 and dev.type == "cuda")
-    print(f"trained {steps} steps on {dev}: {h.info['seconds_per_epoch']:.1f} s per epoch "
-          f"of {len(batches)} steps")
+    model, h = run_recipe(recipe, device, limit=SMOKE_IMAGES if smoke else None,
+                          smoke_steps=SMOKE_STEPS if smoke else None)
+    print(f"trained {h.steps} steps on {h.info['device']}: "
+          f"{h.info['seconds_per_epoch']:.1f} s per epoch of {h.info['steps_per_epoch']} steps")
     h.info.update(name=name, dataset=recipe.dataset)
     return model.eval(), h
 
