@@ -1,4 +1,4 @@
-"""Which device to compute on: the fastest one this machine has."""
+"""Which device to compute on: the fastest one this machine has, and whether bf16 pays there."""
 
 from __future__ import annotations
 
@@ -14,3 +14,13 @@ def device(name: str | torch.device = "auto") -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def fast_bf16(dev: torch.device) -> bool:
+    """Whether bfloat16 autocast runs in hardware on `dev` (a CUDA GPU, or a CPU with
+    AVX-512 BF16 or AMX); elsewhere it is emulated and slower than float32."""
+    if dev.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if dev.type == "cpu":
+        return torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return False

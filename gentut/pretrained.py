@@ -21,6 +21,7 @@ import torch
 from . import data, models
 from .data import cache_dir
 from .hardware import device as pick_device
+from .hardware import fast_bf16
 from .models.base import Generative, Trainable
 from .train import History, fit, load_checkpoint, save_atomic
 
@@ -38,7 +39,7 @@ class Recipe:
     snapshots: tuple[int, ...] = ()
     snapshot_epochs: tuple[int, ...] = ()
     seed: int = 0
-    bf16: bool = False
+    bf16: bool = False  # bfloat16 autocast, where the device runs it in hardware
 
 
 RECIPES: dict[str, Recipe] = {
@@ -55,10 +56,17 @@ RECIPES: dict[str, Recipe] = {
                           snapshot_epochs=(5, 10)),  # the seed's Figure 3
     "dcgan-fashion": Recipe(models.DCGAN, "fashion", epochs=10,
                             snapshots=(1, 100, 500, 1500), snapshot_epochs=(5, 10)),
-    "infogan-mnist": Recipe(models.InfoGAN, "mnist", epochs=86,  # 40,000 iterations of 128
+    # 40,000 iterations of 128; bf16 makes a 2-core AVX-512 CPU step 1.6x faster (0.19 s)
+    "infogan-mnist": Recipe(models.InfoGAN, "mnist", epochs=86, bf16=True,
                             snapshots=(500, 5000, 10000, 40000)),  # the seed's Figure 4
-    "infogan-fashion": Recipe(models.InfoGAN, "fashion", epochs=86,
+    "infogan-fashion": Recipe(models.InfoGAN, "fashion", epochs=86, bf16=True,
                               snapshots=(500, 5000, 10000, 40000)),
+    # 20 epochs of 937 batches of 64
+    "stylegan-mnist": Recipe(models.StyleGAN, "mnist", epochs=20, bf16=True,
+                             snapshots=(1, 500, 2000, 5000), snapshot_epochs=(10, 20)),
+    "stylegan-fashion": Recipe(models.StyleGAN, "fashion", epochs=20, bf16=True,
+                               snapshots=(1, 500, 2000, 5000), snapshot_epochs=(10, 20)),
+    "flow-mnist": Recipe(models.RealNVP, "mnist", epochs=20, snapshot_epochs=(1, 5, 20)),
 }
 
 
@@ -138,7 +146,7 @@ def run_recipe(recipe: Recipe, device: str | torch.device = "auto", root: str | 
     if smoke_steps:
         steps, marks = smoke_steps, (1, smoke_steps)
     h = fit(model, batches, steps, checkpoint=checkpoint, every=1000, resume=True,
-            snapshots=marks, seed=recipe.seed, bf16=recipe.bf16 and dev.type == "cuda",
+            snapshots=marks, seed=recipe.seed, bf16=recipe.bf16 and fast_bf16(dev),
             progress=progress)
     return model, h
 

@@ -73,7 +73,7 @@ def test_vae_shapes():
     assert models.Autoencoder().encode(torch.rand(7, 1, 28, 28)).shape == (7, 2)
 
 
-@pytest.mark.parametrize("family", ["GAN", "DCGAN", "VAE", "InfoGAN"])
+@pytest.mark.parametrize("family", ["GAN", "DCGAN", "VAE", "InfoGAN", "StyleGAN"])
 def test_sample_is_in_unit_range_and_seeded(family):
     m = getattr(models, family)()
     a, b, c = m.sample(6, seed=1), m.sample(6, seed=1), m.sample(6, seed=2)

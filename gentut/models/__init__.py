@@ -6,7 +6,8 @@ from .dcgan import DCGAN
 from .flow import RealNVP
 from .gan import GAN
 from .infogan import InfoGAN
+from .stylegan import StyleGAN
 from .vae import VAE, Autoencoder
 
 __all__ = ["Adversarial", "Autoencoder", "Classifier", "DCGAN", "GAN", "Generative", "InfoGAN",
-           "RealNVP", "Trainable", "VAE"]
+           "RealNVP", "StyleGAN", "Trainable", "VAE"]
