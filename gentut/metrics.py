@@ -21,7 +21,7 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from . import data, pretrained
-from .models import VAE, Classifier, Generative, InfoGAN
+from .models import VAE, Classifier, Generative, InfoGAN, RealNVP
 from .models.vae import bce
 
 
@@ -65,14 +65,21 @@ def coverage(probs: torch.Tensor) -> torch.Tensor:
     return torch.bincount(probs.argmax(1), minlength=probs.shape[1]).float() / len(probs)
 
 
+def matching(confusion: torch.Tensor) -> torch.Tensor:
+    """The label each code stands for, under the best one-to-one map (Hungarian)."""
+    rows, cols = linear_sum_assignment(confusion.numpy(), maximize=True)
+    return torch.as_tensor(cols)[torch.as_tensor(rows).argsort()]
+
+
 def matched_accuracy(codes: torch.Tensor, labels: torch.Tensor,
                      k: int = 10) -> tuple[float, torch.Tensor]:
-    """Accuracy of codes as labels under the best one-to-one code->label map (Hungarian)."""
+    """Accuracy of codes as labels under the best one-to-one code->label map, and the
+    (code, label) count matrix it was read from."""
     confusion = torch.zeros(k, k, dtype=torch.long)
     confusion.index_put_((codes.cpu(), labels.cpu()), torch.ones(len(codes), dtype=torch.long),
                          accumulate=True)
-    rows, cols = linear_sum_assignment(confusion.numpy(), maximize=True)
-    return confusion[rows, cols].sum().item() / len(codes), confusion
+    label = matching(confusion)
+    return confusion[torch.arange(k), label].sum().item() / len(codes), confusion
 
 
 @torch.no_grad()
@@ -81,7 +88,8 @@ def infogan_code_accuracy(model: InfoGAN, clf: Classifier, test: data.Dataset,
     """The categorical code as a classifier: Q reading real test images, and G writing digits."""
     model.eval()
     x = test.images.float() / 255
-    codes = torch.cat([model.Q(model.body(b))[0].argmax(1) for b in x.split(1000)])
+    codes = torch.cat([model.Q(model.body(b.to(model.device)))[0].argmax(1).cpu()
+                       for b in x.split(1000)])
     q_acc, q_confusion = matched_accuracy(codes, test.labels)
     c = torch.arange(n) % 10
     samples = model.sample(n, seed=seed, c=c)
@@ -122,6 +130,21 @@ def iw_log_likelihood(vae: VAE, x: torch.Tensor, k: int = 500, batch: int = 100)
     return total / len(x)
 
 
+def bits_per_dim(nats: float, dims: int = 28 * 28) -> float:
+    """A log-likelihood per image in nats as bits per pixel: -log p(x) / (D ln 2)."""
+    return -nats / (dims * math.log(2))
+
+
+@torch.no_grad()
+def flow_bits_per_dim(flow: RealNVP, x: torch.Tensor, batch: int = 500, seed: int = 0) -> float:
+    """The flow's exact test bits per dimension on 8-bit images x in [0, 1], one uniform
+    dequantization per image (seeded)."""
+    generator = torch.Generator().manual_seed(seed)
+    flow.eval()
+    return torch.cat([flow.bits_per_dim(b.to(flow.device), generator).cpu()
+                      for b in x.split(batch)]).mean().item()
+
+
 def real_images(dataset: str, split: str = "test") -> torch.Tensor:
     """A split's images as floats in [0, 1]."""
     return data.load(dataset, split).images.float() / 255
@@ -154,6 +177,10 @@ def evaluate(name: str, n: int = 10_000, seed: int = 0, k: int = 500) -> dict:
         row.update(elbo=elbo(model, real), log_likelihood=iw_log_likelihood(model, real, k))
     if isinstance(model, InfoGAN):
         row.update(infogan_code_accuracy(model, clf, test, n, seed))
+    if isinstance(model, RealNVP):
+        row.update(bits_per_dim=flow_bits_per_dim(model, real, seed=seed))
+    if "log_likelihood" in row:
+        row.update(bits_per_dim=bits_per_dim(row["log_likelihood"]))
     return row
 
 

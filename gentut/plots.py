@@ -105,8 +105,10 @@ def manifold(decode, extent: float = 3.0, n: int = 15,
     return fig
 
 
-def rows(images: dict[str, torch.Tensor], title: str | None = None) -> plt.Figure:
-    """Rows of images, one per labelled tensor (N,1,28,28), e.g. originals over results."""
+def rows(images: dict[str, torch.Tensor], title: str | None = None,
+         columns: list[str] | None = None) -> plt.Figure:
+    """Rows of images, one per labelled tensor (N,1,28,28), e.g. originals over results;
+    `columns` labels the columns above the first row (e.g. the value a code takes)."""
     n = max(len(v) for v in images.values())
     fig, axes = plt.subplots(len(images), 1, figsize=(0.75 * n, 0.8 * len(images) + 0.5),
                              squeeze=False)
@@ -116,7 +118,34 @@ def rows(images: dict[str, torch.Tensor], title: str | None = None) -> plt.Figur
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center")
+    if columns:
+        top = axes[0, 0]
+        top.set_xticks([2 + 30 * i + 14 for i in range(len(columns))], columns)
+        top.xaxis.tick_top()
+        top.tick_params(length=0)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def confusion(matrix: torch.Tensor, rows: list[str], columns: list[str], xlabel: str,
+              ylabel: str, title: str | None = None, ax: plt.Axes | None = None) -> plt.Axes:
+    """A count matrix as a heat map, each row in shares of its total, counts written in."""
+    m = matrix.double()
+    shares = m / m.sum(1, keepdim=True).clamp(min=1)
+    ax = ax or plt.figure(figsize=(6.4, 5.6)).gca()
+    ax.imshow(shares.numpy(), cmap="Blues", vmin=0, vmax=1)
+    for (i, j), count in zip(torch.cartesian_prod(torch.arange(len(rows)),
+                                                  torch.arange(len(columns))).tolist(),
+                             matrix.flatten().tolist(), strict=True):
+        if count:
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                    color="white" if shares[i, j] > 0.6 else "black")
+    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    return ax

@@ -54,6 +54,7 @@ def test_matched_accuracy_undoes_a_permutation_of_codes():
     acc, confusion = metrics.matched_accuracy(codes, labels)
     assert acc == pytest.approx(0.95)
     assert confusion.sum() == 1000
+    assert metrics.matching(confusion)[perm].tolist() == list(range(10))  # code perm[k] -> k
 
 
 def test_classifier_features_reach_high_accuracy_quickly(clf, mnist_test):
@@ -94,3 +95,12 @@ def test_evaluate_a_shipped_model_on_few_samples():
     assert row["model"] == "vae-mnist" and row["fid"] > 0
     assert len(row["coverage"]) == 10 and abs(sum(row["coverage"]) - 1) < 1e-5
     assert row["elbo"] < row["log_likelihood"] + 5 and row["log_likelihood"] < 0
+    assert row["bits_per_dim"] == pytest.approx(-row["log_likelihood"] / (784 * math.log(2)))
+
+
+def test_bits_per_dim_converts_nats_and_scores_a_flow(mnist_test):
+    assert metrics.bits_per_dim(-784 * math.log(2)) == pytest.approx(1.0)
+    x = mnist_test.images[:64].float() / 255
+    flow = models.RealNVP()  # at initialization: the logit transform and a Gaussian base
+    a, b = metrics.flow_bits_per_dim(flow, x), metrics.flow_bits_per_dim(flow, x)
+    assert a == b and 0 < a < 16  # seeded dequantization; finite, above zero

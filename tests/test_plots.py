@@ -34,3 +34,14 @@ def test_grid_draws_uint8_and_float_alike():
     b = plots.grid((images * 255).round().to(torch.uint8), nrow=5).images[0].get_array()
     assert a.shape == (2 * 30 + 2, 5 * 30 + 2)
     assert abs(a - b).max() < 1 / 255
+
+
+def test_rows_label_columns_and_confusion_writes_counts():
+    fig = plots.rows({"a": torch.rand(3, 1, 28, 28), "b": torch.rand(3, 1, 28, 28)},
+                     columns=["-1", "0", "1"])
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["-1", "0", "1"]
+    assert fig.axes[1].get_ylabel() == "b"
+    ax = plots.confusion(torch.tensor([[3, 1], [0, 4]]), ["c=0", "c=1"], ["x", "y"],
+                         "label", "code", title="t")
+    assert sorted(t.get_text() for t in ax.texts) == ["1", "3", "4"]  # zero counts left blank
+    assert ax.images[0].get_array()[0, 0] == 0.75  # row shares
