@@ -23,6 +23,8 @@ def test_flow_is_invertible_to_1e_5():
     z, _ = model.flow(x)
     assert z.shape == (4, 16, 7, 7)
     assert (model.flow.inverse(z) - x).abs().max() < 1e-5
+    images = torch.rand(4, 1, 28, 28)
+    assert (model.decode(model.encode(images)) - images).abs().max() < 1e-5
 
 
 def test_log_determinant_matches_autograd_jacobian():

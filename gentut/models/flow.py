@@ -126,13 +126,22 @@ class RealNVP(Generative):
         self.flow = Flow(realnvp_layers((1, 28, 28), scales, hidden))
         self.z_shape = (4 ** scales, 28 // 2 ** scales, 28 // 2 ** scales)
 
+    @staticmethod
+    def logit(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """y = logit(ALPHA + (1 - 2 ALPHA) x) for images x in (0, 1), and log |det dy/dx|."""
+        p = ALPHA + (1 - 2 * ALPHA) * x
+        logdet = (math.log(1 - 2 * ALPHA) - torch.log(p) - torch.log1p(-p)).flatten(1).sum(1)
+        return torch.log(p) - torch.log1p(-p), logdet
+
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log p(x) in nats for continuous images x in (0, 1), per example."""
-        p = ALPHA + (1 - 2 * ALPHA) * x
-        y = torch.log(p) - torch.log1p(-p)  # the logit transform, and its log-det below
-        logdet = (math.log(1 - 2 * ALPHA) - torch.log(p) - torch.log1p(-p)).flatten(1).sum(1)
+        y, logdet = self.logit(x)
         z, flow_logdet = self.flow(y)
         return standard_normal_log_prob(z) + flow_logdet + logdet
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """z = f(x) for images x in (0, 1): the code that `decode` maps back to x."""
+        return self.flow(self.logit(x)[0])[0]
 
     def bits_per_dim(self, x: torch.Tensor,
                      generator: torch.Generator | None = None) -> torch.Tensor:
