@@ -42,6 +42,21 @@ class MLPDiscriminator(nn.Sequential):
         )
 
 
+def generator_update(D: nn.Module, fake: torch.Tensor,
+                     opt: torch.optim.Optimizer) -> torch.Tensor:
+    """update G: maximize log D(G(z)), the non-saturating loss, with D held fixed.
+
+    Every GAN of the course whose generator has no loss terms of its own updates it so.
+    """
+    D.requires_grad_(False)  # D is held fixed: skip its weight gradients
+    loss_G = F.softplus(-D(fake)).mean()
+    opt.zero_grad(set_to_none=True)
+    loss_G.backward()
+    opt.step()
+    D.requires_grad_(True)
+    return loss_G.detach()
+
+
 class GAN(Adversarial):
     """A generator G and a discriminator D trained against each other."""
 
@@ -84,17 +99,11 @@ class GAN(Adversarial):
         loss_D.backward()
         opt["D"].step()
 
-        # update G: maximize log D(G(z))  (the non-saturating loss)
-        self.D.requires_grad_(False)  # D is held fixed: skip its weight gradients
-        loss_G = F.softplus(-self.D(fake)).mean()
-        opt["G"].zero_grad(set_to_none=True)
-        loss_G.backward()
-        opt["G"].step()
-        self.D.requires_grad_(True)
-
+        # update G: maximize log D(G(z))  (the non-saturating loss, D held fixed)
+        loss_G = generator_update(self.D, fake, opt["G"])
         return {
             "loss_D": loss_D.detach(),
-            "loss_G": loss_G.detach(),
+            "loss_G": loss_G,
             "D(x)": torch.sigmoid(d_real).mean().detach(),
             "D(G(z))": torch.sigmoid(d_fake).mean().detach(),
         }

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Adversarial, adam
+from .gan import generator_update
 
 Z_DIM = 64            # z and w; the paper's 512 serve faces, 64 serve these 10-class sets
 MAPPING_LAYERS = 4    # the paper uses 8; see the chapter for why 4 do here
@@ -224,7 +225,7 @@ class StyleGAN(Adversarial):
         return {"D": adam(self.D.parameters(), LR, BETAS), "G": adam(g_params, LR, BETAS)}
 
     def step(self, x, y, opt):
-        """D's update with the R1 penalty, then G's non-saturating update."""
+        """D's update with the R1 penalty, then G's non-saturating update (the GAN's)."""
         z, noise = self.split(torch.randn(len(x), Z_DIM + NOISE_NUMBERS, device=x.device))
         fake = self.synthesis(self.mixed_styles(z), noise)
 
@@ -240,17 +241,11 @@ class StyleGAN(Adversarial):
         (loss_D + R1_GAMMA / 2 * r1).backward()
         opt["D"].step()
 
-        # update G: maximize log D(G(z))  (the non-saturating loss)
-        self.D.requires_grad_(False)  # D is held fixed: skip its weight gradients
-        loss_G = F.softplus(-self.D(fake)).mean()
-        opt["G"].zero_grad(set_to_none=True)
-        loss_G.backward()
-        opt["G"].step()
-        self.D.requires_grad_(True)
-
+        # update G: maximize log D(G(z))  (the non-saturating loss, D held fixed)
+        loss_G = generator_update(self.D, fake, opt["G"])
         return {
             "loss_D": loss_D.detach(),
-            "loss_G": loss_G.detach(),
+            "loss_G": loss_G,
             "R1": r1.detach(),
             "D(x)": torch.sigmoid(d_real).mean().detach(),
             "D(G(z))": torch.sigmoid(d_fake).mean().detach(),
