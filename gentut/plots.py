@@ -60,7 +60,7 @@ def history(h: History, window: int = 50, title: str | None = None) -> plt.Figur
 
 
 def snapshots(h: History, count: int = 16, steps: list[int] | None = None,
-              in_epochs: bool = False) -> plt.Figure:
+              in_epochs: bool = False, title: str | None = None) -> plt.Figure:
     """The fixed noise batch decoded at each snapshot iteration (or epoch), left to right."""
     steps = steps or sorted(h.snapshots)
     per_epoch = int(h.info.get("steps_per_epoch", 1))
@@ -68,6 +68,8 @@ def snapshots(h: History, count: int = 16, steps: list[int] | None = None,
     for ax, step in zip(axes[0], steps, strict=True):
         label = f"epoch {step // per_epoch}" if in_epochs else f"iteration {step}"
         grid(h.snapshots[step][:count], nrow=4, ax=ax, title=label)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 
