@@ -70,3 +70,15 @@ def test_every_recipe_builds_its_model():
     assert pretrained.RECIPES["vae20-mnist"].family().latent_dim == 20
     steps, marks = pretrained.steps_of(pretrained.RECIPES["vae-mnist"], 600)
     assert steps == 24000 and marks == (1, 600, 6000, 12000, 24000)
+
+
+def test_shipped_weights_fit_the_budget_and_sample_images():
+    """Every shipped file: under 50 MB, all under 100 MB, and it loads and samples (n,1,28,28) in [0,1]."""
+    sizes = {name: pretrained.path(name).stat().st_size for name in pretrained.available()}
+    assert sizes, "no shipped weights found"
+    assert max(sizes.values()) < 50e6 and sum(sizes.values()) < 100e6, sizes
+    for name in pretrained.available():
+        model = pretrained.load(name)
+        if hasattr(model, "sample"):
+            x = model.sample(4, seed=0)
+            assert x.shape == (4, 1, 28, 28) and 0 <= x.min() and x.max() <= 1, name
