@@ -73,7 +73,7 @@ def test_every_recipe_builds_its_model():
 
 
 def test_shipped_weights_fit_the_budget_and_sample_images():
-    """Every shipped file: under 50 MB, all under 100 MB, and it loads and samples (n,1,28,28) in [0,1]."""
+    """Each shipped file under 50 MB, all under 100 MB; each samples (n,1,28,28) in [0,1]."""
     sizes = {name: pretrained.path(name).stat().st_size for name in pretrained.available()}
     assert sizes, "no shipped weights found"
     assert max(sizes.values()) < 50e6 and sum(sizes.values()) < 100e6, sizes
