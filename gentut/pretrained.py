@@ -122,9 +122,14 @@ def steps_of(recipe: Recipe, steps_per_epoch: int) -> tuple[int, tuple[int, ...]
 
 
 def compact(model: Trainable, state: dict[str, torch.Tensor]) -> tuple[dict, str]:
-    """The state dict in float16 when samples barely move, else as it is."""
+    """The state dict in float16 when samples barely move, else as it is.
+
+    `state` may share storage with the model's parameters (a CPU state_dict does), so it is
+    copied before the float16 trial overwrites them, and the model gets its weights back.
+    """
     if not isinstance(model, Generative):
         return state, "float32"
+    state = {k: v.clone() for k, v in state.items()}
     half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     reference = model.sample(64, seed=0)
     model.load_state_dict(half)

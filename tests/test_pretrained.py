@@ -82,3 +82,15 @@ def test_shipped_weights_fit_the_budget_and_sample_images():
         if hasattr(model, "sample"):
             x = model.sample(4, seed=0)
             assert x.shape == (4, 1, 28, 28) and 0 <= x.min() and x.max() <= 1, name
+
+
+def test_a_rejected_float16_trial_leaves_the_float32_weights_untouched(monkeypatch):
+    monkeypatch.setattr(pretrained, "FP16_TOLERANCE", -1.0)  # reject float16 whatever it does
+    torch.manual_seed(0)
+    model = models.GAN().eval()
+    state = model.state_dict()  # on the CPU: shares storage with the parameters
+    original = {k: v.clone() for k, v in state.items()}
+    weights, dtype = pretrained.compact(model, state)
+    assert dtype == "float32"
+    for k, v in original.items():
+        assert torch.equal(weights[k], v) and torch.equal(model.state_dict()[k], v), k
