@@ -26,7 +26,7 @@ from .models.base import Generative, Trainable
 from .train import History, fit, load_checkpoint, save_atomic
 
 WEIGHTS = Path(__file__).parent / "weights"
-FP16_TOLERANCE = 2 / 255  # float16 weights ship only if samples move by under 2 gray levels
+FP16_TOLERANCE = 4 / 255  # float16 weights ship only if no pixel moves by 4 gray levels
 
 
 @dataclass(frozen=True)
