@@ -2,7 +2,8 @@
 
 Sample quality is measured with the course's evaluation classifier for each data set
 (`classifier-mnist`, `classifier-fashion`): FID in its 128-dimensional feature space (with
-torchmetrics' implementation), the classifier-based Inception Score, and class coverage.
+torchmetrics' implementation), precision and recall there, the classifier-based Inception
+Score, and class coverage.
 InfoGAN's categorical code is scored as a classifier both ways, after matching codes to
 labels one-to-one. The VAE, the one model with a likelihood, gets its test-set ELBO and an
 importance-weighted estimate of log p(x), in nats.
@@ -51,6 +52,22 @@ def fid(fake: torch.Tensor, real: torch.Tensor, clf: Classifier, batch: int = 10
         for b in images.split(batch):
             metric.update(b, real=is_real)
     return metric.compute().item()
+
+
+def precision_recall(fake: torch.Tensor, real: torch.Tensor, clf: Classifier,
+                     k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al., 2019) in the classifier's feature
+    space. Each set's support is the union of balls reaching each point's k-th nearest
+    neighbour in it; precision is the share of samples inside the real images' support
+    (quality), recall the share of real images inside the samples' (diversity)."""
+    features = Features(clf)
+    f_fake, f_real = features(fake), features(real)
+
+    def inside(points: torch.Tensor, support: torch.Tensor) -> float:
+        radii = torch.cdist(support, support).kthvalue(k + 1, dim=1).values  # +1: itself
+        return (torch.cdist(points, support) <= radii).any(1).double().mean().item()
+
+    return inside(f_fake, f_real), inside(f_real, f_fake)
 
 
 def inception_score(probs: torch.Tensor) -> float:

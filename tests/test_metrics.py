@@ -104,3 +104,15 @@ def test_bits_per_dim_converts_nats_and_scores_a_flow(mnist_test):
     flow = models.RealNVP()  # at initialization: the logit transform and a Gaussian base
     a, b = metrics.flow_bits_per_dim(flow, x), metrics.flow_bits_per_dim(flow, x)
     assert a == b and 0 < a < 16  # seeded dequantization; finite, above zero
+
+
+def test_precision_tracks_quality_and_recall_tracks_diversity(clf, mnist, mnist_test):
+    real = mnist_test.images[:1000].float() / 255
+    other = mnist.images[:1000].float() / 255
+    precision, recall = metrics.precision_recall(other, real, clf)
+    assert precision > 0.6 and recall > 0.6
+    noise_precision, _ = metrics.precision_recall(torch.rand(1000, 1, 28, 28), real, clf)
+    assert noise_precision < 0.05
+    one_image = other[:1].expand(1000, -1, -1, -1)
+    collapsed_precision, collapsed_recall = metrics.precision_recall(one_image, real, clf)
+    assert collapsed_recall < 0.05 < collapsed_precision
