@@ -93,7 +93,9 @@ def fit(model: Trainable, batches: Batches, steps: int, *,
     torch.manual_seed(seed)
     history = History()
     if resume and checkpoint is not None and Path(checkpoint).exists():
-        state = load_checkpoint(checkpoint, device)
+        # read on the CPU: the RNG states must stay CPU byte tensors, and load_state_dict
+        # moves the weights and the optimizer state to the model's device itself
+        state = load_checkpoint(checkpoint)
         model.load_state_dict(state["model"])
         for name, o in opt.items():
             o.load_state_dict(state["optimizers"][name])
