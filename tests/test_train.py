@@ -7,9 +7,9 @@ from gentut import data, models, train
 from gentut.bench import compare
 
 
-def batches_for(model, dataset, batch_size=None, limit=None, seed=0):
+def batches_for(model, dataset, batch_size=None, limit=None, seed=0, device="cpu"):
     return data.Batches(dataset, batch_size or model.batch_size, value_range=model.value_range,
-                        device="cpu", seed=seed, limit=limit)
+                        device=device, seed=seed, limit=limit)
 
 
 def early_late(history, name, k=10):
@@ -86,6 +86,25 @@ def test_resume_is_bit_exact(mnist, tmp_path, family):
         assert torch.equal(a, b), k
     assert h_resumed.losses == h_straight.losses
     assert all(torch.equal(h_resumed.snapshots[k], h_straight.snapshots[k]) for k in (1, 60))
+
+
+@pytest.mark.parametrize("device", [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                  reason="no CUDA GPU")),
+])
+def test_resume_on_the_training_device(mnist, tmp_path, device):
+    """A run resumes on the device it trains on (a CUDA run once failed to restore its RNG)."""
+    ckpt = tmp_path / "run.pt"
+    for steps in (10, 20):
+        torch.manual_seed(0)
+        model = models.DCGAN()
+        batches = batches_for(model, mnist, batch_size=32, limit=7 * 32, device=device)
+        h = train.fit(model, batches, steps, checkpoint=ckpt, every=5, resume=True,
+                      snapshots=(1, 20), bf16=False, progress=False)
+    assert h.steps == 20 and h.info["device"] == device
+    assert model.device.type == device
+    assert all(s.device.type == "cpu" for s in h.snapshots.values())
 
 
 def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
