@@ -66,10 +66,12 @@ def save_atomic(obj: dict, path: str | os.PathLike) -> None:
         raise
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint without running pickled code; a damaged file gets a clear error."""
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a checkpoint onto the CPU without running pickled code; a damaged file gets a
+    clear error. The CPU, whatever the training device: RNG states must stay CPU byte
+    tensors, and `load_state_dict` moves weights and optimizer state to the model's device."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise
     except Exception as err:
@@ -93,8 +95,6 @@ def fit(model: Trainable, batches: Batches, steps: int, *,
     torch.manual_seed(seed)
     history = History()
     if resume and checkpoint is not None and Path(checkpoint).exists():
-        # read on the CPU: the RNG states must stay CPU byte tensors, and load_state_dict
-        # moves the weights and the optimizer state to the model's device itself
         state = load_checkpoint(checkpoint)
         model.load_state_dict(state["model"])
         for name, o in opt.items():
