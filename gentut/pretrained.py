@@ -61,8 +61,12 @@ RECIPES: dict[str, Recipe] = {
                           snapshot_epochs=(10, 30, 60)),
     "dcgan-fashion": Recipe(models.DCGAN, "fashion", epochs=60, bf16=True, seed=1,
                             snapshots=(1, 100, 500, 1500), snapshot_epochs=(10, 30, 60)),
-    # 40,000 iterations of 128; bf16 makes a 2-core AVX-512 CPU step 1.6x faster (0.19 s)
-    "infogan-mnist": Recipe(models.InfoGAN, "mnist", epochs=86, bf16=True,
+    # 40,000 iterations of 128; bf16 makes a 2-core AVX-512 CPU step 1.6x faster (0.19 s).
+    # Whether the categorical code splits all ten digits depends on the seed. The shipped
+    # MNIST model is seed 7, trained on an H200 (485 s): seeds 0 and 1 ran in full and merged
+    # a pair of digits (87% and 90% code accuracy); seeds 2-16 were screened on 10,000
+    # training images at 4,000 iterations, and the best of them ran on (see chapter 4)
+    "infogan-mnist": Recipe(models.InfoGAN, "mnist", epochs=86, bf16=True, seed=7,
                             snapshots=(500, 5000, 10000, 40000)),  # the seed's Figure 4
     "infogan-fashion": Recipe(models.InfoGAN, "fashion", epochs=86, bf16=True,
                               snapshots=(500, 5000, 10000, 40000)),
