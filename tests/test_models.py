@@ -52,6 +52,19 @@ def test_parameter_counts_match_the_seed_design(path):
     assert count(getattr(getattr(models, family)(), part)) == EXPECTED[path]
 
 
+def test_dcgan_starts_from_radford_et_al_initialization():
+    """Every weight ~ N(0, 0.02), BatchNorm scales ~ N(1, 0.02), biases 0 (section 4)."""
+    torch.manual_seed(0)
+    m = models.DCGAN()
+    layers = [mod for mod in m.modules() if hasattr(mod, "weight")]
+    assert len(layers) == 8  # 6 linear or convolutional, 2 BatchNorm
+    for mod in layers:
+        mean = 1.0 if isinstance(mod, nn.modules.batchnorm._BatchNorm) else 0.0
+        w = mod.weight.detach()
+        assert abs(w.mean().item() - mean) < 0.01 and abs(w.std().item() - 0.02) < 0.005
+        assert mod.bias is None or not mod.bias.any()
+
+
 @pytest.mark.parametrize("family,z", [("GAN", 64), ("DCGAN", 100), ("InfoGAN", 74)])
 def test_generator_and_discriminator_shapes(family, z):
     torch.manual_seed(0)
