@@ -55,14 +55,13 @@ def init_weights(module: nn.Module) -> None:
     BatchNorm's scales are drawn around 1 instead, so that they start close to the identity
     (as in PyTorch's DCGAN example); biases start at zero.
     """
-    if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+    if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
         nn.init.normal_(module.weight, 1.0, 0.02)
-    else:
-        return
-    if module.bias is not None:
         nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
 
 
 class DCGAN(GAN):
