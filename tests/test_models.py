@@ -27,7 +27,8 @@ def count(module):
     return sum(p.numel() for p in module.parameters())
 
 
-# Parameter counts written out from the seed designs, layer by layer.
+# Parameter counts written out from the seed designs, layer by layer (the DCGAN's D with
+# the BatchNorm that Radford et al.'s rules put in both networks).
 EXPECTED = {
     "GAN.G": linear(64, 256) + linear(256, 256) + linear(256, 784),
     "GAN.D": linear(784, 256) + linear(256, 256) + linear(256, 1),
@@ -36,7 +37,7 @@ EXPECTED = {
     "Autoencoder.encoder": linear(784, 512) + linear(512, 256) + linear(256, 2),
     "DCGAN.G": linear(100, 128 * 49, bias=False) + bn(128 * 49)
     + conv(128, 64, 4, bias=False) + bn(64) + conv(64, 1, 4),
-    "DCGAN.D": conv(1, 64, 4) + conv(64, 128, 4) + linear(128 * 49, 1),
+    "DCGAN.D": conv(1, 64, 4) + conv(64, 128, 4, bias=False) + bn(128) + linear(128 * 49, 1),
     "InfoGAN.G": conv(74, 1024, 1, bias=False) + bn(1024) + conv(1024, 128, 7, bias=False)
     + bn(128) + conv(128, 64, 4, bias=False) + bn(64) + conv(64, 1, 4),
     "InfoGAN.body": conv(1, 64, 4) + conv(64, 128, 4, bias=False) + bn(128)
@@ -57,12 +58,27 @@ def test_dcgan_starts_from_radford_et_al_initialization():
     torch.manual_seed(0)
     m = models.DCGAN()
     layers = [mod for mod in m.modules() if hasattr(mod, "weight")]
-    assert len(layers) == 8  # 6 linear or convolutional, 2 BatchNorm
+    assert len(layers) == 9  # 6 linear or convolutional, 3 BatchNorm
     for mod in layers:
         mean = 1.0 if isinstance(mod, nn.modules.batchnorm._BatchNorm) else 0.0
         w = mod.weight.detach()
         assert abs(w.mean().item() - mean) < 0.01 and abs(w.std().item() - 0.02) < 0.005
         assert mod.bias is None or not mod.bias.any()
+
+
+@pytest.mark.parametrize("family", ["GAN", "DCGAN", "InfoGAN", "StyleGAN"])
+def test_discriminator_never_sees_real_and_fake_in_one_batch(family):
+    """A BatchNorm in D must normalize real and fake batches apart: a batch that mixes them
+    lets D tell them apart by the batch statistics, and the DCGAN's D then wins outright."""
+    torch.manual_seed(0)
+    m = getattr(models, family)()
+    x = torch.rand(8, 1, 28, 28) * 2 - 1
+    seen = []
+    D = m.body if family == "InfoGAN" else m.D  # InfoGAN's D is a head on a shared body
+    D.register_forward_hook(lambda module, args, out: seen.append(args[0].detach()))
+    m.step(x, torch.arange(8) % 10, m.optimizers())
+    assert seen and torch.equal(seen[0], x)
+    assert all(len(batch) == len(x) for batch in seen)
 
 
 @pytest.mark.parametrize("family,z", [("GAN", 64), ("DCGAN", 100), ("InfoGAN", 74)])

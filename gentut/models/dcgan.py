@@ -1,7 +1,7 @@
 """DCGAN (Radford et al., 2015): the GAN's algorithm with convolutional networks.
 
 The architecture rules: strided (transposed) convolutions instead of pooling, BatchNorm in
-the generator, LeakyReLU activations, a tanh output. Training is `GAN.step`, unchanged.
+both networks, LeakyReLU activations, a tanh output. Training is `GAN.step`, unchanged.
 """
 
 from __future__ import annotations
@@ -35,13 +35,18 @@ class ConvGenerator(nn.Sequential):
 
 
 class ConvDiscriminator(nn.Sequential):
-    """D: image -> two strided convolutions with LeakyReLU -> FC to one logit."""
+    """D: image -> two strided convolutions with LeakyReLU -> FC to one logit.
+
+    BatchNorm follows the second convolution, not the first: Radford et al. leave it out
+    of the discriminator's input layer, as out of the generator's output layer.
+    """
 
     def __init__(self, ndf: int = NDF) -> None:
         super().__init__(
             nn.Conv2d(1, ndf, 4, 2, 1),
             nn.LeakyReLU(0.2, inplace=True),                       # (B, 64, 14, 14)
-            nn.Conv2d(ndf, ndf * 2, 4, 2, 1),
+            nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ndf * 2),
             nn.LeakyReLU(0.2, inplace=True),                       # (B, 128, 7, 7)
             nn.Flatten(),                                          # (B, 6272)
             nn.Linear(ndf * 2 * 7 * 7, 1),

@@ -92,8 +92,9 @@ class GAN(Adversarial):
         z = torch.randn(len(x), self.z_dim, device=x.device)
         fake = self.G(z)
 
-        # update D: maximize log D(x) + log(1 - D(G(z)))  (one pass over real and fake)
-        d_real, d_fake = self.D(torch.cat([x, fake.detach()])).chunk(2)
+        # update D: maximize log D(x) + log(1 - D(G(z)))  (real and fake in separate passes,
+        # so that a BatchNorm in D normalizes each batch by its own statistics, never a mix)
+        d_real, d_fake = self.D(x), self.D(fake.detach())
         loss_D = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
         opt["D"].zero_grad(set_to_none=True)
         loss_D.backward()
