@@ -98,6 +98,20 @@ def test_evaluate_a_shipped_model_on_few_samples():
     assert row["bits_per_dim"] == pytest.approx(-row["log_likelihood"] / (784 * math.log(2)))
 
 
+@pytest.mark.parametrize("name", ["dcgan-mnist", "dcgan-fashion"])
+def test_shipped_dcgan_draws_every_class_at_least_5_percent(name):
+    """The course's coverage target, counted as the comparison chapter counts it (10,000
+    samples), on the shipped file; and the recorded metrics are that file's."""
+    from gentut import pretrained
+
+    recorded = {row["model"]: row for row in metrics.recorded()}[name]
+    model = pretrained.load(name)
+    fake = torch.cat([model.sample(1000, seed=i) for i in range(10)])
+    shares = metrics.coverage(metrics.classifier(recorded["dataset"]).predict(fake))
+    assert shares.min() >= 0.05
+    assert shares.tolist() == pytest.approx(recorded["coverage"], abs=2e-4)
+
+
 def test_bits_per_dim_converts_nats_and_scores_a_flow(mnist_test):
     assert metrics.bits_per_dim(-784 * math.log(2)) == pytest.approx(1.0)
     x = mnist_test.images[:64].float() / 255
