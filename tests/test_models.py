@@ -68,8 +68,8 @@ def test_dcgan_starts_from_radford_et_al_initialization():
 
 @pytest.mark.parametrize("family", ["GAN", "DCGAN", "InfoGAN", "StyleGAN"])
 def test_discriminator_never_sees_real_and_fake_in_one_batch(family):
-    """A BatchNorm in D must normalize real and fake batches apart: a batch that mixes them
-    lets D tell them apart by the batch statistics, and the DCGAN's D then wins outright."""
+    """A BatchNorm in D must normalize real and fake batches apart: with one mixed batch, D's
+    update and G's (fakes alone) normalize differently, and the DCGAN's D then wins outright."""
     torch.manual_seed(0)
     m = getattr(models, family)()
     x = torch.rand(8, 1, 28, 28) * 2 - 1
