@@ -8,7 +8,18 @@ from torchvision.utils import make_grid
 
 from .train import History
 
-SCORES = ("D(x)", "D(G(z))")  # probabilities, drawn on their own axis
+# Which recorded terms share a panel, and what its axis measures: terms of very different
+# size (the VAE's KL beside its loss) or kind (probabilities, penalties) get their own axes.
+PANELS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("negative ELBO and reconstruction", "nats per image", ("loss", "recon")),
+    ("KL term", "nats per image", ("kl",)),
+    ("GAN losses", "loss (nats)", ("loss_D", "loss_G")),
+    ("code losses", "loss (nats)", ("loss_cat", "loss_cont")),
+    ("R1 gradient penalty", "penalty", ("R1",)),
+    ("discriminator scores", "mean probability", ("D(x)", "D(G(z))")),
+    ("training likelihood", "bits per dimension", ("bits_per_dim",)),
+    ("accuracy", "fraction correct", ("accuracy",)),
+)
 
 
 def grid(images: torch.Tensor, nrow: int = 8, ax: plt.Axes | None = None,
@@ -34,27 +45,31 @@ def smooth(values: list[float], window: int) -> torch.Tensor:
     return (c[window:] - c[:-window]) / window
 
 
+def panels_of(names: list[str]) -> list[tuple[str, str, list[str]]]:
+    """The panels that `names` fall into, in PANELS order; an unknown term gets its own."""
+    known = [(title, ylabel, [n for n in names if n in group]) for title, ylabel, group in PANELS]
+    grouped = {n for _, _, group in PANELS for n in group}
+    return [p for p in known if p[2]] + [(n, n, [n]) for n in names if n not in grouped]
+
+
 def history(h: History, window: int = 50, title: str | None = None) -> plt.Figure:
-    """Every loss term against the iteration; for GANs, D's scores on a second panel."""
-    losses = {k: v for k, v in h.losses.items() if k not in SCORES}
-    scores = {k: v for k, v in h.losses.items() if k in SCORES}
-    panels = 1 + bool(scores)
-    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 3.8), squeeze=False)
-    for ax, series, ylabel in zip(axes[0], (losses, scores), ("loss", "mean probability"),
-                                  strict=False):
-        for name, values in series.items():
+    """Every recorded term against the iteration, one panel per kind of term (see PANELS)."""
+    panels = panels_of(list(h.losses))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    for ax, (name, ylabel, terms) in zip(axes[0], panels, strict=True):
+        for term in terms:
+            values = h.losses[term]
             y = smooth(values, window).numpy()
-            ax.plot(range(len(values) - len(y) + 1, len(values) + 1), y, label=name)
+            ax.plot(range(len(values) - len(y) + 1, len(values) + 1), y, label=term)
+        if ylabel == "mean probability":
+            ax.set_ylim(0, 1)
+        ax.set_title(name)
         ax.set_xlabel("iteration")
         ax.set_ylabel(ylabel)
         ax.legend()
         ax.grid(alpha=0.3)
-    if scores:
-        axes[0][1].set_ylim(0, 1)
-        axes[0][1].set_title("discriminator scores")
-    axes[0][0].set_title("losses" + (f" (running mean of {window})" if window > 1 else ""))
-    if title:
-        fig.suptitle(title)
+    fig.suptitle((title + "; " if title else "")
+                 + (f"running means over {window} iterations" if window > 1 else "per iteration"))
     fig.tight_layout()
     return fig
 
