@@ -180,7 +180,11 @@ class Batches:
         return len(self.images) // self.batch_size
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The batches left in the current epoch."""
+        """One epoch: the rest of the current one, or a full reshuffled one once it is over,
+        so that every `for x, y in batches:` pass sees batches (a second pass too)."""
+        if self.position == len(self):
+            self.epoch, self.position = self.epoch + 1, 0
+            self._order = None
         while self.position < len(self):
             yield self.next()
 

@@ -147,7 +147,19 @@ def test_batch_larger_than_data_is_refused(mnist):
         data.Batches(mnist, 100, device="cpu", limit=50)
 
 
+def test_every_for_loop_pass_is_a_full_reshuffled_epoch(mnist):
+    b = data.Batches(mnist, 100, device="cpu", limit=1000)
+    passes = [torch.cat([y for _, y in b]) for _ in range(3)]
+    expected = torch.bincount(mnist.labels[:1000], minlength=10)
+    for labels in passes:
+        assert len(labels) == 1000
+        assert torch.equal(torch.bincount(labels, minlength=10), expected)
+    assert not torch.equal(passes[0], passes[1]) and not torch.equal(passes[1], passes[2])
+    assert b.epoch == 2
+
+
 def test_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.delenv("GENTUT_DEVICE", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert device() == torch.device("cpu")
@@ -156,6 +168,15 @@ def test_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert device() == torch.device("cuda")
     assert device("cpu") == torch.device("cpu")
+
+
+def test_gentut_device_pins_what_auto_means(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("GENTUT_DEVICE", "cpu")
+    assert device() == torch.device("cpu")
+    assert device("cuda") == torch.device("cuda")  # an explicit choice still wins
+    monkeypatch.setenv("GENTUT_DEVICE", "")
+    assert device() == torch.device("cuda")
 
 
 def test_search_order_is_root_env_cache_then_debian(tmp_path, monkeypatch):
@@ -168,3 +189,12 @@ def test_search_order_is_root_env_cache_then_debian(tmp_path, monkeypatch):
         data.DEBIAN_FASHION,
     ]
     assert data.search_path("mnist")[-1] == tmp_path / "cache" / "gentut" / "MNIST" / "raw"
+
+
+def test_fast_bf16_falls_back_without_the_private_onednn_query(monkeypatch):
+    import types
+
+    from gentut.hardware import fast_bf16
+
+    monkeypatch.setattr(torch.ops, "mkldnn", types.SimpleNamespace())
+    assert fast_bf16(torch.device("cpu")) is False
