@@ -2,7 +2,8 @@
 
 Headless Chromium (Debian's `chromium` and `chromium-driver`, which .ci/run installs) opens
 each page from a local HTTP server and checks what a reader would see: no console errors,
-every image loaded, every equation typeset by MathJax. One screenshot per page is saved in
+every image loaded, every equation typeset by MathJax and no wider than the text column,
+no TeX left as text, every collapsed block opening on a click. One screenshot per page is saved in
 _build/screenshots. Without Chromium the browser test is skipped, unless
 GENTUT_REQUIRE_BROWSER is set (CI sets it).
 """
@@ -19,8 +20,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+# Debian's chromium here; Google Chrome on GitHub's runners
+CHROMIUM = shutil.which("chromium") or shutil.which("google-chrome")
+CHROMEDRIVER = shutil.which("chromedriver")
 
 
 def toc_files() -> list[str]:
@@ -92,6 +96,51 @@ MathJax.startup.promise.then(() => done("ok"), (e) => done("failed: " + e));
 """
 
 
+# A display formula's typeset width against the column it sits in (MathJax's SVG keeps its
+# natural width; a formula cut off or scrolled is one whose SVG is wider than its box).
+WIDER_THAN_COLUMN = """
+document.querySelectorAll('details').forEach(d => { d.open = true; });
+const wide = [...document.querySelectorAll('mjx-container[display="true"]')].filter(c => {
+  const svg = c.querySelector('svg');
+  const column = c.closest('div.math, .cell_output, article') || c.parentElement;
+  return svg && svg.getBoundingClientRect().width > column.clientWidth + 1;
+}).map(c => (c.getAttribute('aria-label') || c.textContent || '').slice(0, 80));
+document.querySelectorAll('details').forEach(d => { d.open = false; });
+return wide;
+"""
+
+# TeX that Markdown or MathJax left as text, outside code: `$$`, or a control word.
+RAW_TEX = """
+const skip = 'pre, code, script, style, mjx-container, .highlight, textarea';
+const walker = document.createTreeWalker(document.querySelector('main') || document.body,
+                                         NodeFilter.SHOW_TEXT);
+const found = [];
+const tex = /\\$\\$|\\\\(begin|end|frac|mathrm|mathbb|mathcal|operatorname|sum|log)\\b/;
+while (walker.nextNode()) {
+  const node = walker.currentNode;
+  if (node.parentElement.closest(skip)) continue;
+  if (tex.test(node.textContent)) found.push(node.textContent.trim().slice(0, 80));
+}
+return found;
+"""
+
+# Every collapsed block (solutions, hidden cells) opens on a click and shows its content.
+DROPDOWNS_THAT_DO_NOT_OPEN = """
+const failed = [];
+for (const d of document.querySelectorAll('details')) {
+  const summary = d.querySelector('summary');
+  if (!summary) { failed.push('no summary'); continue; }
+  const wasOpen = d.open;
+  summary.scrollIntoView();
+  summary.click();
+  const shown = [...d.children].some(e => e !== summary && e.getBoundingClientRect().height > 0);
+  if (d.open === wasOpen || (d.open && !shown)) failed.push(summary.textContent.trim().slice(0, 60));
+  if (d.open !== wasOpen) summary.click();
+}
+return failed;
+"""
+
+
 @pytest.mark.parametrize("page", toc_files())
 def test_page_renders_in_chromium(page, browser, server):
     browser.get_log("browser")  # drop what earlier pages logged
@@ -107,6 +156,12 @@ def test_page_renders_in_chromium(page, browser, server):
         assert raw == 0, f"{raw} equations were not typeset"
         errors = browser.execute_script("return document.querySelectorAll('mjx-merror').length")
         assert errors == 0, f"{errors} equations have TeX errors"
+        wide = browser.execute_script(WIDER_THAN_COLUMN)
+        assert wide == [], f"display formulas wider than the text column: {wide}"
+    raw_tex = browser.execute_script(RAW_TEX)
+    assert raw_tex == [], f"TeX left as text (a formula that did not render): {raw_tex}"
+    closed = browser.execute_script(DROPDOWNS_THAT_DO_NOT_OPEN)
+    assert closed == [], f"dropdowns that do not open: {closed}"
     broken = browser.execute_script(
         "return [...document.images].filter(i => !(i.complete && i.naturalWidth > 0))"
         ".map(i => i.src)")

@@ -9,6 +9,7 @@ from pathlib import Path
 import papermill
 import pytest
 
+pytestmark = pytest.mark.slow
 CHAPTERS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 
 
