@@ -134,7 +134,8 @@ for (const d of document.querySelectorAll('details')) {
   summary.scrollIntoView();
   summary.click();
   const shown = [...d.children].some(e => e !== summary && e.getBoundingClientRect().height > 0);
-  if (d.open === wasOpen || (d.open && !shown)) failed.push(summary.textContent.trim().slice(0, 60));
+  const name = summary.textContent.trim().slice(0, 60);
+  if (d.open === wasOpen || (d.open && !shown)) failed.push(name);
   if (d.open !== wasOpen) summary.click();
 }
 return failed;
