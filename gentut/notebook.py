@@ -1,16 +1,66 @@
-"""Small helpers the chapters use to show their own code and the course's diagrams."""
+"""Chapter plumbing: train-or-load, the data sets a chapter runs on, run summaries, and
+showing the chapter's own code and the course's diagrams."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import inspect
 import textwrap
 from html import escape
 from pathlib import Path
 
+import torch
 from IPython.display import HTML, Code
 
+from . import pretrained
+from .models.base import Trainable
+from .train import History
+
 DIAGRAMS = Path(__file__).parent / "diagrams"
+BOTH = ("mnist", "fashion")
+SMOKE_IMAGES, SMOKE_STEPS = 512, 20  # a real but brief run, for CI
+
+
+def datasets(choice: str) -> list[str]:
+    """The data sets a chapter's DATASET parameter names: "mnist", "fashion" or "both"."""
+    if choice == "both":
+        return list(BOTH)
+    if choice not in BOTH:
+        raise ValueError(f"DATASET = {choice!r}: choose 'mnist', 'fashion' or 'both'")
+    return [choice]
+
+
+def train_or_load(name: str, *, train: bool = False, epochs: int | None = None,
+                  device: str | torch.device = "auto", smoke: bool = False,
+                  dataset: str | None = None) -> tuple[Trainable, History]:
+    """A chapter's model and history: the shipped ones, or trained here when `train` is set.
+
+    Training follows the recipe of `name`, for `epochs` (default: the recipe's) on `dataset`
+    (default: the recipe's), on `device`; `smoke` trains on a few hundred real images for a
+    few steps instead (what CI runs).
+    """
+    recipe = pretrained.recipe_of(name)
+    dataset = dataset or recipe.dataset
+    if not train:
+        if dataset != recipe.dataset:
+            raise ValueError(f"{name} ships trained on {recipe.dataset}, not {dataset}: "
+                             "set TRAIN = True to train it on that data set")
+        return pretrained.load(name, device), pretrained.history(name)
+    recipe = dataclasses.replace(recipe, epochs=epochs or recipe.epochs, dataset=dataset)
+    model, h = pretrained.run_recipe(recipe, device, limit=SMOKE_IMAGES if smoke else None,
+                                     smoke_steps=SMOKE_STEPS if smoke else None)
+    h.info.update(name=name, dataset=recipe.dataset)
+    return model.eval(), h
+
+
+def summary(label: str, history: History) -> str:
+    """One line on how a run went: iterations, batch, device, speed and total time."""
+    info = history.info
+    bf16 = " with bf16" if info.get("bf16") else ""
+    return (f"{label}: {history.steps:,} iterations of {info['batch_size']} on "
+            f"{info['device']}{bf16}, {info['seconds_per_epoch']:.1f} s per epoch "
+            f"({info['wall_time_s'] / 60:.0f} min in all)")
 
 
 def show(obj) -> Code:

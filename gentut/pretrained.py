@@ -123,9 +123,7 @@ def load(name: str, device: str | torch.device = "cpu") -> Trainable:
 
 def history(name: str) -> History:
     """The recorded training history of `name`: loss curves, snapshots and run facts."""
-    h = _read(name)["history"]
-    losses = {k: v.tolist() for k, v in h["losses"].items()}
-    return History(losses, dict(h["snapshots"]), dict(h["info"]))
+    return History.from_state_dict(_read(name)["history"])
 
 
 def steps_of(recipe: Recipe, steps_per_epoch: int) -> tuple[int, tuple[int, ...]]:
@@ -190,8 +188,7 @@ def train(name: str, device: str | torch.device = "auto", runs: Path | None = No
     out = path(name)
     save_atomic({
         "model": weights,
-        "history": {"losses": {k: torch.tensor(v) for k, v in h.losses.items()},
-                    "snapshots": h.snapshots, "info": h.info},
+        "history": h.state_dict(),
     }, out)
     _read.cache_clear()
     return out

@@ -17,6 +17,7 @@ def test_history_and_snapshots_draw_labelled_figures(mnist):
     fig = plots.history(h, window=5)
     loss_ax, score_ax = fig.axes
     assert loss_ax.get_xlabel() == "iteration" and score_ax.get_ylabel() == "mean probability"
+    assert loss_ax.get_title() == "GAN losses" and score_ax.get_ylim() == (0, 1)
     assert {t.get_text() for t in loss_ax.get_legend().get_texts()} == {"loss_D", "loss_G"}
     assert len(loss_ax.lines[0].get_xdata()) == 16  # 20 steps, running mean of 5
     fig = plots.snapshots(h)
@@ -45,3 +46,16 @@ def test_rows_label_columns_and_confusion_writes_counts():
                          "label", "code", title="t")
     assert sorted(t.get_text() for t in ax.texts) == ["1", "3", "4"]  # zero counts left blank
     assert ax.images[0].get_array()[0, 0] == 0.75  # row shares
+
+
+def test_every_shipped_term_has_a_named_panel_and_big_and_small_terms_do_not_share_one():
+    from gentut import pretrained
+
+    for name in pretrained.available():
+        terms = list(pretrained.history(name).losses)
+        panels = plots.panels_of(terms)
+        assert sorted(t for _, _, group in panels for t in group) == sorted(terms), name
+        assert all(title != term for title, _, (term, *_) in panels), (name, panels)
+    titles = {title: group for title, _, group in plots.panels_of(["loss", "recon", "kl"])}
+    assert titles["KL term"] == ["kl"]  # the KL (~7 nats) is not drawn on the loss's axes
+    assert plots.panels_of(["new_term"]) == [("new_term", "new_term", ["new_term"])]

@@ -17,14 +17,17 @@ def early_late(history, name, k=10):
     return column[:k].mean().item(), column[-k:].mean().item()
 
 
-def test_autoencoder_and_vae_losses_fall(mnist):
-    for family, term in [(models.Autoencoder, "recon"), (models.VAE, "loss")]:
-        torch.manual_seed(0)
-        model = family()
-        h = train.fit(model, batches_for(model, mnist), 100, progress=False)
-        early, late = early_late(h, term)
-        assert late < 0.6 * early, (family.__name__, early, late)
-    assert set(h.losses) == {"loss", "recon", "kl"} and h.steps == 100
+@pytest.mark.parametrize("family,term,names", [
+    (models.Autoencoder, "recon", {"recon"}),
+    (models.VAE, "loss", {"loss", "recon", "kl"}),
+])
+def test_autoencoder_and_vae_losses_fall(mnist, family, term, names):
+    torch.manual_seed(0)
+    model = family()
+    h = train.fit(model, batches_for(model, mnist), 100, progress=False)
+    early, late = early_late(h, term)
+    assert late < 0.6 * early, (family.__name__, early, late)
+    assert set(h.losses) == names and h.steps == 100
 
 
 @pytest.mark.parametrize("family,batch", [(models.GAN, 100), (models.DCGAN, 64)])
@@ -142,6 +145,27 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(mnist, tmp_path):
     state = train.load_checkpoint(ckpt)
     assert len(state["history"]["losses"]["loss_D"]) == 40
     assert all(torch.isfinite(t).all() for t in state["model"].values())
+
+
+def test_non_finite_loss_at_step_1_does_not_claim_a_checkpoint(mnist, tmp_path):
+    model = models.GAN()
+    batches = batches_for(model, mnist, limit=500)
+    batches.images[:] = float("nan")
+    with pytest.raises(train.NonFiniteLossError, match=r"step 1: .*no checkpoint had been "
+                                                       r"written yet") as err:
+        train.fit(model, batches, 10, checkpoint=tmp_path / "run.pt", progress=False)
+    assert "kept" not in str(err.value) and not (tmp_path / "run.pt").exists()
+
+
+def test_images_of_the_wrong_shape_get_a_one_line_error_naming_the_expected_shape():
+    model = models.GAN()
+    wrong = data.Dataset(torch.zeros(200, 3, 32, 32, dtype=torch.uint8),
+                         torch.zeros(200, dtype=torch.long), [str(i) for i in range(10)])
+    batches = data.Batches(wrong, 100, value_range=model.value_range, device="cpu")
+    with pytest.raises(ValueError, match=r"GAN takes images of shape \(1, 28, 28\).*got "
+                                         r"\(3, 32, 32\)") as err:
+        train.fit(model, batches, 1, progress=False)
+    assert "\n" not in str(err.value)
 
 
 def test_bench_reference_loop_runs_against_the_real_dataset_class(mnist):

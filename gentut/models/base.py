@@ -20,6 +20,16 @@ class Trainable(nn.Module):
 
     value_range: tuple[float, float] = (0.0, 1.0)
     batch_size: int = 100
+    image_shape: tuple[int, int, int] = (1, 28, 28)  # channels, height, width of one image
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Refuse a batch whose images are not `image_shape`, in one line that says what fits
+        (rather than a matrix-shape error from deep inside the first layer)."""
+        if tuple(x.shape[1:]) != self.image_shape:
+            raise ValueError(f"{type(self).__name__} takes images of shape {self.image_shape} "
+                             f"(a batch is N x {' x '.join(map(str, self.image_shape))}), "
+                             f"got {tuple(x.shape[1:])}: use 28 x 28 grayscale images "
+                             "such as gentut.data.load's")
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """The optimizers `step` uses, by name, with the seed hyperparameters."""
@@ -57,6 +67,10 @@ class Generative(Trainable):
             x = self.decode(z).float()
         finally:
             self.train(was_training)
+        return self.to_unit(x)
+
+    def to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """Images in the model's `value_range` (tanh's [-1, 1], say) rescaled to [0, 1]."""
         lo, hi = self.value_range
         return ((x - lo) / (hi - lo)).clamp(0, 1)
 
