@@ -3,11 +3,14 @@
 from .base import Adversarial, Generative, Trainable
 from .classifier import Classifier
 from .dcgan import DCGAN
+from .diffusion import DDPM
 from .flow import RealNVP
+from .flowmatch import FlowMatching
 from .gan import GAN
 from .infogan import InfoGAN
 from .stylegan import StyleGAN
+from .unet import UNet
 from .vae import VAE, Autoencoder
 
-__all__ = ["Adversarial", "Autoencoder", "Classifier", "DCGAN", "GAN", "Generative", "InfoGAN",
-           "RealNVP", "StyleGAN", "Trainable", "VAE"]
+__all__ = ["Adversarial", "Autoencoder", "Classifier", "DCGAN", "DDPM", "FlowMatching", "GAN",
+           "Generative", "InfoGAN", "RealNVP", "StyleGAN", "Trainable", "UNet", "VAE"]
