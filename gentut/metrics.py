@@ -2,11 +2,12 @@
 
 Sample quality is measured with the course's evaluation classifier for each data set
 (`classifier-mnist`, `classifier-fashion`): FID in its 128-dimensional feature space (with
-torchmetrics' implementation), precision and recall there, the classifier-based Inception
-Score, and class coverage.
-InfoGAN's categorical code is scored as a classifier both ways, after matching codes to
-labels one-to-one. The VAE, the one model with a likelihood, gets its test-set ELBO and an
-importance-weighted estimate of log p(x), in nats.
+torchmetrics' implementation), improved precision and recall there, the classifier-based
+Inception Score, and class shares (each class's fraction of the samples). InfoGAN's
+categorical code is scored as a classifier both ways, after matching codes to labels
+one-to-one. The models with a likelihood get it on the test set: the VAEs their ELBO and an
+importance-weighted estimate of log p(x), in nats; the flow its exact bits per dimension.
+What training cost comes from `gentut.cost`. `book/measures.md` defines every measure.
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from . import data, pretrained
+from . import cost, data, pretrained
 from .models import VAE, Classifier, Generative, InfoGAN, RealNVP
 from .models.vae import bce
+
+# The GPU of the runs whose history says "cuda" (the recipes' notes in gentut/pretrained.py):
+# a history records the device type only.
+RECORDED_GPU = "NVIDIA H200"
 
 
 def classifier(dataset: str) -> Classifier:
@@ -44,6 +49,13 @@ class Features(nn.Module):
         return self.clf.features(x.float()).double()
 
 
+def features(x: torch.Tensor, clf: Classifier, batch: int = 250) -> torch.Tensor:
+    """The classifier's 128 features of images x in [0, 1], one row per image, in float64
+    (batches of 250: the fastest size on a 2-core CPU, and the same values as any other)."""
+    f = Features(clf)
+    return torch.cat([f(b) for b in x.split(batch)])
+
+
 def fid(fake: torch.Tensor, real: torch.Tensor, clf: Classifier, batch: int = 1000) -> float:
     """Fréchet distance between the feature Gaussians of two image sets in [0, 1]."""
     metric = FrechetInceptionDistance(feature=Features(clf), normalize=True,
@@ -54,20 +66,32 @@ def fid(fake: torch.Tensor, real: torch.Tensor, clf: Classifier, batch: int = 10
     return metric.compute().item()
 
 
+def fid_from_features(f_fake: torch.Tensor, f_real: torch.Tensor) -> float:
+    """`fid` from feature rows computed once (see `features`): the same formula, unbiased
+    covariances, tr (S_r S_g)^(1/2) as the sum of the square roots of S_r S_g's eigenvalues."""
+    mu_g, mu_r = f_fake.mean(0), f_real.mean(0)
+    s_g, s_r = f_fake.T.cov(), f_real.T.cov()
+    root = torch.linalg.eigvals(s_r @ s_g).sqrt().real.sum()
+    return ((mu_r - mu_g).square().sum() + s_r.trace() + s_g.trace() - 2 * root).item()
+
+
+def _inside(points: torch.Tensor, support: torch.Tensor, k: int, chunk: int) -> float:
+    """The share of `points` inside the union of balls around each `support` row that reach
+    its k-th nearest neighbour in `support` (computed in chunks of rows, to bound memory)."""
+    radii = torch.cat([torch.cdist(s, support).kthvalue(k + 1, dim=1).values  # +1: itself
+                       for s in support.split(chunk)])
+    hits = torch.cat([(torch.cdist(p, support) <= radii).any(1) for p in points.split(chunk)])
+    return hits.double().mean().item()
+
+
 def precision_recall(fake: torch.Tensor, real: torch.Tensor, clf: Classifier,
-                     k: int = 3) -> tuple[float, float]:
+                     k: int = 3, chunk: int = 1000) -> tuple[float, float]:
     """Improved precision and recall (Kynkäänniemi et al., 2019) in the classifier's feature
     space. Each set's support is the union of balls reaching each point's k-th nearest
     neighbour in it; precision is the share of samples inside the real images' support
     (quality), recall the share of real images inside the samples' (diversity)."""
-    features = Features(clf)
-    f_fake, f_real = features(fake), features(real)
-
-    def inside(points: torch.Tensor, support: torch.Tensor) -> float:
-        radii = torch.cdist(support, support).kthvalue(k + 1, dim=1).values  # +1: itself
-        return (torch.cdist(points, support) <= radii).any(1).double().mean().item()
-
-    return inside(f_fake, f_real), inside(f_real, f_fake)
+    f_fake, f_real = features(fake, clf), features(real, clf)
+    return _inside(f_fake, f_real, k, chunk), _inside(f_real, f_fake, k, chunk)
 
 
 def inception_score(probs: torch.Tensor) -> float:
@@ -77,9 +101,12 @@ def inception_score(probs: torch.Tensor) -> float:
     return math.exp(kl.mean().item())
 
 
-def coverage(probs: torch.Tensor) -> torch.Tensor:
+def class_shares(probs: torch.Tensor) -> torch.Tensor:
     """Each class's share of the samples, by the classifier's most probable label."""
     return torch.bincount(probs.argmax(1), minlength=probs.shape[1]).float() / len(probs)
+
+
+coverage = class_shares  # the old name of class_shares, kept while chapters still call it
 
 
 def matching(confusion: torch.Tensor) -> torch.Tensor:
@@ -167,37 +194,93 @@ def real_images(dataset: str, split: str = "test") -> torch.Tensor:
     return data.load(dataset, split).images.float() / 255
 
 
-def fid_floor(dataset: str, n: int = 10_000, seed: int = 0) -> float:
-    """FID of n real training images against the test set: the best a model can hope for."""
+def real_train_pick(dataset: str, n: int = 10_000, seed: int = 0) -> torch.Tensor:
+    """n training images drawn without replacement (seeded): the perfect generator's stand-in."""
     train = real_images(dataset, "train")
-    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
-    return fid(train[pick], real_images(dataset), classifier(dataset))
+    return train[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]]
 
 
-def evaluate(name: str, n: int = 10_000, seed: int = 0, k: int = 500) -> dict:
-    """Every metric that applies to the shipped model `name`, from n samples."""
-    model, info = pretrained.load(name), pretrained.history(name).info
-    dataset = str(info["dataset"])
+def fid_floor(dataset: str, n: int = 10_000, seed: int = 0) -> float:
+    """FID of n real training images against the test set: what a perfect generator scores
+    in expectation with n samples (a reference, not a bound: a model may land below it)."""
+    return fid(real_train_pick(dataset, n, seed), real_images(dataset), classifier(dataset))
+
+
+def reference(dataset: str, n: int = 10_000, seed: int = 0) -> dict:
+    """Every sample measure of n real training images against the test set, as a model's
+    samples are measured: FID (the floor), precision, recall, Inception Score, class shares."""
+    clf, fake, real = classifier(dataset), real_train_pick(dataset, n, seed), real_images(dataset)
+    precision, recall = precision_recall(fake, real, clf)
+    probs = clf.predict(fake)
+    return {"fid_floor": fid(fake, real, clf), "real_precision": precision,
+            "real_recall": recall, "real_inception_score": inception_score(probs),
+            "real_class_shares_min": class_shares(probs).min().item()}
+
+
+def draw(model: Generative, n: int = 10_000, seed: int = 0) -> torch.Tensor:
+    """The n samples every sample measure uses: batches of at most 1000, seeds seed, seed+1..."""
+    sizes = [1000] * (n // 1000) + [n % 1000] * bool(n % 1000)
+    return torch.cat([model.sample(m, seed=seed + i) for i, m in enumerate(sizes)])
+
+
+# What `python -m gentut.metrics --only ...` can refresh; "facts" (read from the shipped
+# file's history, free) are refreshed on every run.
+GROUPS = {
+    "samples": "FID, Inception Score and class shares of n samples",
+    "precision_recall": "improved precision and recall of the same n samples (k = 3)",
+    "reference": "the same measures for n real training images: the FID floor, "
+                 "real-against-real precision and recall",
+    "likelihood": "the VAEs' ELBO and importance-weighted log p(x) (about 20 min at "
+                  "k = 500 on a 2-core CPU); the flow's exact bits per dimension",
+    "codes": "InfoGAN's categorical code as a classifier",
+    "cost": "seconds per training iteration timed here (gentut.cost) x the recipe's "
+            "iterations",
+}
+
+
+def facts(name: str) -> dict:
+    """What the shipped file's history records: size, length of training, where and how long."""
+    h = pretrained.history(name)
+    info = h.info
+    device = str(info["device"])
+    return {"model": name, "dataset": str(info["dataset"]), "parameters": info["parameters"],
+            "iterations": h.steps, "batch_size": info["batch_size"],
+            "images_seen": h.steps * int(info["batch_size"]), "bf16": bool(info["bf16"]),
+            "train_time_s": info["wall_time_s"], "device": device,
+            "device_name": RECORDED_GPU if device.startswith("cuda") else "the 2-core CPU"}
+
+
+def evaluate(name: str, n: int = 10_000, seed: int = 0, k: int = 500,
+             only: set[str] | None = None) -> dict:
+    """The measures of groups `only` (default: all but "reference" and "cost", which
+    `main` measures once per data set and per network) for the shipped model `name`."""
+    only = set(GROUPS) - {"reference", "cost"} if only is None else only
+    model, row = pretrained.load(name), facts(name)
+    dataset = row["dataset"]
     clf, test = classifier(dataset), data.load(dataset, "test")
     real = test.images.float() / 255
-    row: dict = {"model": name, "dataset": dataset, "parameters": info["parameters"],
-                 "train_time_s": info["wall_time_s"], "device": info["device"]}
-    if isinstance(model, Generative):
-        sizes = [1000] * (n // 1000) + [n % 1000] * bool(n % 1000)  # batches of at most 1000
-        fake = torch.cat([model.sample(m, seed=seed + i) for i, m in enumerate(sizes)])
-        probs = clf.predict(fake)
-        shares = coverage(probs)
-        row.update(fid=fid(fake, real, clf), inception_score=inception_score(probs),
-                   coverage=shares.tolist(), coverage_min=shares.min().item())
-    if isinstance(model, VAE):
+    if isinstance(model, Generative) and only & {"samples", "precision_recall"}:
+        fake = draw(model, n, seed)
+        if "samples" in only:
+            probs = clf.predict(fake)
+            shares = class_shares(probs)
+            rarest = shares.argmin().item()
+            row.update(fid=fid(fake, real, clf), inception_score=inception_score(probs),
+                       class_shares=shares.tolist(), class_shares_min=shares.min().item(),
+                       rarest_class=data.DATASETS[dataset][1][rarest],
+                       coverage=shares.tolist(), coverage_min=shares.min().item(),
+                       samples=n)
+        if "precision_recall" in only:
+            row["precision"], row["recall"] = precision_recall(fake, real, clf)
+    if isinstance(model, VAE) and "likelihood" in only:
         torch.manual_seed(seed)
-        row.update(elbo=elbo(model, real), log_likelihood=iw_log_likelihood(model, real, k))
-    if isinstance(model, InfoGAN):
-        row.update(infogan_code_accuracy(model, clf, test, n, seed))
-    if isinstance(model, RealNVP):
+        # nats under a Bernoulli model of gray values: no bits per dimension of 8-bit pixels
+        row.update(elbo=elbo(model, real), log_likelihood=iw_log_likelihood(model, real, k),
+                   importance_samples=k)
+    if isinstance(model, RealNVP) and "likelihood" in only:
         row.update(bits_per_dim=flow_bits_per_dim(model, real, seed=seed))
-    if "log_likelihood" in row:
-        row.update(bits_per_dim=bits_per_dim(row["log_likelihood"]))
+    if isinstance(model, InfoGAN) and "codes" in only:
+        row.update(infogan_code_accuracy(model, clf, test, n, seed))
     return row
 
 
@@ -209,34 +292,72 @@ def recorded() -> list[dict]:
     return json.loads(RECORD.read_text())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m gentut.metrics",
-                                     description="Measure shipped models; update the record.")
+def measure(names: list[str], n: int = 10_000, k: int = 500, only: set[str] | None = None,
+            steps: int = cost.STEPS, rows: dict[str, dict] | None = None,
+            log: bool = False) -> dict[str, dict]:
+    """Measure the groups `only` (default: all) of each shipped model in `names`, on top of
+    `rows` (the recorded ones, say): the reference once per data set, the cost once per
+    network (`cost.group`)."""
+    only = set(GROUPS) if only is None else only
+    rows = {} if rows is None else rows
+    references: dict[str, dict] = {}
+    timings: dict[str, dict] = {}
+    for name in names:
+        start = time.time()
+        row = rows.get(name, {})
+        row.update(evaluate(name, n, k=k, only=only))
+        if "reference" in only:
+            if row["dataset"] not in references:
+                references[row["dataset"]] = reference(row["dataset"], n)
+            row.update(references[row["dataset"]])
+        if "cost" in only:
+            group = cost.group(name)
+            if group not in timings:
+                timings[group] = cost.seconds_per_iteration(group, steps)
+            t = timings[group]
+            row.update(cpu_seconds_per_iteration=t["seconds_per_iteration"],
+                       cpu_training_s=t["seconds_per_iteration"] * row["iterations"],
+                       cost_machine=t["machine"], cost_timed=t["model"],
+                       cost_steps=t["steps"], cost_cpu_share=t["cpu_share"],
+                       cost_load_average=t["load_average"])
+        row["evaluation_s"] = time.time() - start
+        for key in ("q_confusion", "g_confusion"):
+            if key in row and not isinstance(row[key], list):
+                row[key] = row[key].tolist()
+        rows[name] = row
+        if log:
+            print(json.dumps({k: v for k, v in row.items() if "confusion" not in k}), flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    groups = "\n".join(f"  {g}: {text}" for g, text in GROUPS.items())
+    parser = argparse.ArgumentParser(
+        prog="python -m gentut.metrics", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Measure the shipped models and update gentut/weights/metrics.json.",
+        epilog=f"groups of measures (--only):\n{groups}\n\n"
+               "Fields of groups not asked for keep their recorded values; the facts read "
+               "from each\nshipped file's history are refreshed on every run. Example, without "
+               "the expensive\nlikelihoods: python -m gentut.metrics --only "
+               "samples,precision_recall,reference,cost")
     parser.add_argument("names", nargs="*", help="models (default: every shipped generator)")
+    parser.add_argument("--only", default=",".join(GROUPS), metavar="GROUP[,GROUP...]",
+                        help="the groups to measure (default: all of them)")
     parser.add_argument("-n", type=int, default=10_000, help="samples per model")
     parser.add_argument("-k", type=int, default=500, help="importance samples for log p(x)")
-    args = parser.parse_args()
+    parser.add_argument("--steps", type=int, default=cost.STEPS,
+                        help="timed training iterations per network (cost)")
+    args = parser.parse_args(argv)
+    only = set(args.only.split(","))
+    if only - set(GROUPS):
+        parser.error(f"unknown groups {sorted(only - set(GROUPS))}: choose from {list(GROUPS)}")
     names = args.names or [n for n in pretrained.available()
                            if isinstance(pretrained.recipe_of(n).family(), Generative)]
     rows = {r["model"]: r for r in recorded()} if RECORD.exists() else {}
-    floors: dict[str, float] = {}
-    for name in names:
-        start = time.time()
-        row = evaluate(name, args.n, k=args.k)
-        dataset = row["dataset"]
-        if dataset not in floors:
-            floors[dataset] = fid_floor(dataset, args.n)
-        row.update(fid_floor=floors[dataset], evaluation_s=time.time() - start,
-                   samples=args.n)
-        for key in ("q_confusion", "g_confusion"):
-            if key in row:
-                row[key] = row[key].tolist()
-        rows[name] = row
-        print(json.dumps({k: v for k, v in row.items() if "confusion" not in k}), flush=True)
+    rows = measure(names, args.n, args.k, only, args.steps, rows, log=True)
     order = list(pretrained.RECIPES)
     RECORD.write_text(json.dumps(sorted(rows.values(), key=lambda r: order.index(r["model"])),
                                  indent=1) + "\n")
-
 
 if __name__ == "__main__":
     main()

@@ -22,7 +22,7 @@ BOTH = ("mnist", "fashion")
 SMOKE_IMAGES, SMOKE_STEPS = 512, 20  # a real but brief run, for CI
 
 
-def datasets(choice: str) -> list[str]:
+def datasets_of(choice: str) -> list[str]:
     """The data sets a chapter's DATASET parameter names: "mnist", "fashion" or "both"."""
     if choice == "both":
         return list(BOTH)
@@ -51,6 +51,7 @@ def train_or_load(name: str, *, train: bool = False, epochs: int | None = None,
     model, h = pretrained.run_recipe(recipe, device, limit=SMOKE_IMAGES if smoke else None,
                                      smoke_steps=SMOKE_STEPS if smoke else None)
     h.info.update(name=name, dataset=recipe.dataset)
+    print(summary(f"trained {name} here", h))
     return model.eval(), h
 
 

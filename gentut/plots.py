@@ -18,7 +18,8 @@ PANELS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("R1 gradient penalty", "penalty", ("R1",)),
     ("discriminator scores", "mean probability", ("D(x)", "D(G(z))")),
     ("training likelihood", "bits per dimension", ("bits_per_dim",)),
-    ("accuracy", "fraction correct", ("accuracy",)),
+    ("training accuracy", "fraction correct", ("accuracy",)),
+    ("denoising regression", "mean squared error per pixel", ("loss_simple", "loss_cfm")),
 )
 
 
@@ -166,3 +167,20 @@ def confusion(matrix: torch.Tensor, rows: list[str], columns: list[str], xlabel:
     if title:
         ax.set_title(title)
     return ax
+
+
+def code_confusions(q_confusion: torch.Tensor, g_confusion: torch.Tensor,
+                    matched: torch.Tensor, classes: list[str], name: str) -> plt.Figure:
+    """InfoGAN's categorical code both ways, side by side: Q reading real images (code
+    against true class) and G writing with code c (code against the class the evaluation
+    classifier sees). Rows are ordered by the class each code is matched to (`matched[k]`
+    is code k's class), so a code that works puts its counts on the diagonal."""
+    order = torch.as_tensor(matched).argsort()
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.6))
+    for ax, matrix, xlabel, title in (
+            (axes[0], q_confusion, "true class of the test image", "Q reading real images"),
+            (axes[1], g_confusion, "class the classifier sees", "G writing with code c")):
+        confusion(torch.as_tensor(matrix)[order], [f"code {k}" for k in order.tolist()],
+                  classes, xlabel, "categorical code", title=f"{name}: {title}", ax=ax)
+    fig.tight_layout()
+    return fig

@@ -40,10 +40,19 @@ def test_inception_score_bounds():
     assert math.isclose(metrics.inception_score(unsure), 1, rel_tol=1e-6)
 
 
-def test_coverage_counts_each_class_share():
+def test_class_shares_counts_each_class_share():
     probs = torch.nn.functional.one_hot(torch.tensor([0, 0, 1, 9]), 10).float()
-    shares = metrics.coverage(probs)
+    shares = metrics.class_shares(probs)
     assert shares[0] == 0.5 and shares[1] == 0.25 and shares[9] == 0.25 and shares.sum() == 1
+    assert metrics.coverage is metrics.class_shares  # the old name, while chapters call it
+
+
+def test_fid_from_features_is_torchmetrics_fid(clf, mnist, mnist_test):
+    real = mnist_test.images[:1500].float() / 255
+    fake = torch.nn.functional.avg_pool2d(mnist.images[:1000].float() / 255, 3, 1, 1)
+    once = metrics.fid_from_features(metrics.features(fake, clf), metrics.features(real, clf))
+    assert once == pytest.approx(metrics.fid(fake, real, clf), rel=1e-6)
+    assert once > 1  # blurred images are far from the test set: not a trivial agreement
 
 
 def test_matched_accuracy_undoes_a_permutation_of_codes():
@@ -93,9 +102,12 @@ def test_infogan_code_accuracy_of_an_untrained_model_is_near_chance(clf, mnist_t
 def test_evaluate_a_shipped_model_on_few_samples():
     row = metrics.evaluate("vae-mnist", n=1500, k=2)
     assert row["model"] == "vae-mnist" and row["fid"] > 0
-    assert len(row["coverage"]) == 10 and abs(sum(row["coverage"]) - 1) < 1e-5
+    assert len(row["class_shares"]) == 10 and abs(sum(row["class_shares"]) - 1) < 1e-5
+    assert row["coverage"] == row["class_shares"]  # both keys, while chapters read the old
+    assert 0 < row["precision"] < 1 and 0 < row["recall"] < 1
+    assert row["images_seen"] == row["iterations"] * row["batch_size"] == 24000 * 100
     assert row["elbo"] < row["log_likelihood"] + 5 and row["log_likelihood"] < 0
-    assert row["bits_per_dim"] == pytest.approx(-row["log_likelihood"] / (784 * math.log(2)))
+    assert "bits_per_dim" not in row  # a Bernoulli model of gray values has none of 8-bit pixels
 
 
 @pytest.mark.parametrize("name", ["dcgan-mnist", "dcgan-fashion"])
@@ -107,9 +119,9 @@ def test_shipped_dcgan_draws_every_class_at_least_5_percent(name):
     recorded = {row["model"]: row for row in metrics.recorded()}[name]
     model = pretrained.load(name)
     fake = torch.cat([model.sample(1000, seed=i) for i in range(10)])
-    shares = metrics.coverage(metrics.classifier(recorded["dataset"]).predict(fake))
+    shares = metrics.class_shares(metrics.classifier(recorded["dataset"]).predict(fake))
     assert shares.min() >= 0.05
-    assert shares.tolist() == pytest.approx(recorded["coverage"], abs=2e-4)
+    assert shares.tolist() == pytest.approx(recorded["class_shares"], abs=2e-4)
 
 
 def test_bits_per_dim_converts_nats_and_scores_a_flow(mnist_test):
@@ -130,3 +142,74 @@ def test_precision_tracks_quality_and_recall_tracks_diversity(clf, mnist, mnist_
     one_image = other[:1].expand(1000, -1, -1, -1)
     collapsed_precision, collapsed_recall = metrics.precision_recall(one_image, real, clf)
     assert collapsed_recall < 0.05 < collapsed_precision
+
+
+def test_precision_recall_in_chunks_is_the_same_as_in_one_piece(clf, mnist, mnist_test):
+    real = mnist_test.images[:700].float() / 255
+    fake = mnist.images[:600].float() / 255
+    assert (metrics.precision_recall(fake, real, clf, chunk=1000)
+            == metrics.precision_recall(fake, real, clf, chunk=97))
+
+
+RECORDED_FIELDS = ("dataset", "parameters", "iterations", "batch_size", "images_seen",
+                   "train_time_s", "device", "device_name", "fid", "fid_floor",
+                   "inception_score", "class_shares", "class_shares_min", "rarest_class",
+                   "coverage", "coverage_min", "precision", "recall", "real_precision",
+                   "real_recall", "real_inception_score", "cpu_seconds_per_iteration",
+                   "cpu_training_s", "cost_machine")
+
+
+def test_the_record_has_every_measure_of_every_shipped_generator():
+    """metrics.json holds a full row for each shipped generator, read from its file."""
+    from gentut import data, pretrained
+
+    rows = {row["model"]: row for row in metrics.recorded()}
+    shipped = [n for n in pretrained.available()
+               if isinstance(pretrained.recipe_of(n).family(), models.Generative)]
+    assert shipped and sorted(rows) == sorted(shipped)
+    for name in shipped:
+        r, h = rows[name], pretrained.history(name)
+        missing = [key for key in RECORDED_FIELDS if key not in r]
+        assert not missing, (name, missing)
+        assert r["images_seen"] == h.steps * h.info["batch_size"] == r["iterations"] * r[
+            "batch_size"], name
+        assert r["parameters"] == h.info["parameters"] and r["device"] == h.info["device"]
+        assert r["class_shares"] == r["coverage"] and sum(r["class_shares"]) == pytest.approx(1)
+        assert r["class_shares_min"] == min(r["class_shares"])
+        classes = data.DATASETS[r["dataset"]][1]
+        assert r["rarest_class"] == classes[r["class_shares"].index(r["class_shares_min"])]
+        for key in ("precision", "recall", "real_precision", "real_recall"):
+            assert 0 < r[key] <= 1, (name, key)
+        assert r["cpu_seconds_per_iteration"] > 0
+        assert r["cpu_training_s"] == pytest.approx(r["cpu_seconds_per_iteration"]
+                                                    * r["iterations"])
+        model = pretrained.recipe_of(name).family()
+        if isinstance(model, models.VAE):
+            assert r["elbo"] < r["log_likelihood"] < 0, name
+            assert "bits_per_dim" not in r, name  # its nats are not bits of 8-bit pixels
+        if isinstance(model, models.RealNVP):
+            assert 0 < r["bits_per_dim"] < 8, name
+    for d in {r["dataset"] for r in rows.values()}:  # one reference per data set
+        assert len({(r["fid_floor"], r["real_recall"]) for r in rows.values()
+                    if r["dataset"] == d}) == 1
+
+
+def test_only_refreshes_the_groups_asked_and_keeps_the_rest(tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    record = tmp_path / "metrics.json"
+    shutil.copy(metrics.RECORD, record)
+    monkeypatch.setattr(metrics, "RECORD", record)
+    before = {r["model"]: r for r in metrics.recorded()}
+    for r in before.values():
+        r["cpu_seconds_per_iteration"] = -1.0  # so that a refresh shows
+    record.write_text(json.dumps(list(before.values())))
+    metrics.main(["gan-mnist", "--only", "cost", "--steps", "3"])
+    after = {r["model"]: r for r in metrics.recorded()}
+    assert after["gan-mnist"]["cpu_seconds_per_iteration"] > 0  # measured again
+    assert after["gan-mnist"]["cost_steps"] == 3
+    assert after["gan-mnist"]["fid"] == before["gan-mnist"]["fid"]  # not measured: kept
+    assert after["dcgan-mnist"] == before["dcgan-mnist"]  # not named: untouched
+    with pytest.raises(SystemExit):
+        metrics.main(["gan-mnist", "--only", "coverage"])  # not a group

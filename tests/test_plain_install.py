@@ -57,7 +57,8 @@ def plain(tmp_path_factory) -> dict:
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     run(python, "-m", "pip", "install", "--quiet", *TORCH, "ipykernel", wheel)
-    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = subprocess.run([python, "-c", purelib],
                           capture_output=True, text=True, check=True).stdout.strip()
     Path(site, "sitecustomize.py").write_text(AUDIT)
     kernels = tmp / "kernels"
@@ -71,7 +72,8 @@ def plain(tmp_path_factory) -> dict:
 def test_the_wheel_ships_weights_metrics_and_diagrams(plain):
     out = subprocess.run(
         [plain["python"], "-c", "import gentut, gentut.pretrained as p, gentut.notebook as n;"
-         "print(gentut.__file__); print(len(p.available())); print(len(list(n.DIAGRAMS.glob('*.svg'))))"],
+         "print(gentut.__file__); print(len(p.available()));"
+         "print(len(list(n.DIAGRAMS.glob('*.svg'))))"],
         capture_output=True, text=True, check=True, cwd=plain["tmp"]).stdout.split()
     assert not out[0].startswith(str(ROOT)), out[0]
     assert int(out[1]) >= 13 and int(out[2]) >= 1

@@ -12,10 +12,10 @@ from torch import nn
 
 from .base import Adversarial, adam
 
-Z_DIM = 64        # seed design: z in R^64
-HIDDEN = 256      # seed design: two hidden layers of 256 units
-LR = 2e-4         # seed hyperparameters: Adam, learning rate 2e-4
-BATCH_SIZE = 100  # seed design
+Z_DIM = 64        # d_z: z in R^64 (Chang, section 3.1)
+HIDDEN = 256      # two hidden layers of 256 units (Chang, section 3.1)
+LR = 2e-4         # Adam's learning rate (Chang, section 4.1, for the DCGAN's generator)
+BATCH_SIZE = 100  # Chang, section 3.1 (the loss's batch size N)
 
 
 class MLPGenerator(nn.Sequential):
@@ -87,10 +87,11 @@ class GAN(Adversarial):
     def step(self, x, y, opt):
         """One discriminator update, then one non-saturating generator update.
 
-        With logits d, -log D = softplus(-d) and -log(1 - D) = softplus(d).
+        On the logit l (d_real = l(x), d_fake = l(G(z))), with D = sigmoid(l):
+        -log D = softplus(-l) and -log(1 - D) = softplus(l).
         """
         z = torch.randn(len(x), self.z_dim, device=x.device)
-        fake = self.G(z)
+        fake = self.G(z)  # one batch of fakes serves both updates (Chang draws a new z for G's)
 
         # update D: maximize log D(x) + log(1 - D(G(z)))  (real and fake in separate passes,
         # so that a BatchNorm in D normalizes each batch by its own statistics, never a mix)

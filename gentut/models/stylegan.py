@@ -2,8 +2,11 @@
 
 A mapping network turns z into an intermediate latent w; a learned constant is turned into
 an image by convolutions whose weights each layer's style, an affine map of w, modulates
-and demodulates (the form of StyleGAN2, Karras et al., 2020, which avoids AdaIN's droplet
-artefacts); per-pixel noise adds the stochastic detail; the resolution goes 7 -> 14 -> 28.
+and demodulates (the form of StyleGAN2, Karras et al., 2020, section 2.2, which replaced
+AdaIN to avoid its droplet artefacts; unlike AdaIN it subtracts no mean, adds no style bias,
+and divides by the output's expected standard deviation, not the measured one); per-pixel
+noise adds the stochastic detail; the resolution goes 7 -> 14 -> 28. Weight tensors are W
+in the comments (the chapter's notation), w is the latent.
 Training: the non-saturating loss, an R1 penalty on real images, style mixing
 regularization, and a running mean of w for the truncation trick. Every layer uses the
 equalized learning rate: weights drawn from N(0, 1) and scaled by He's constant at run time.
@@ -25,7 +28,7 @@ MAPPING_LAYERS = 4    # the paper uses 8; see the chapter for why 4 do here
 MAPPING_LR_MUL = 0.01  # StyleGAN, appendix C: the mapping network learns 100x slower
 CHANNELS = (64, 64, 64, 32, 32)  # synthesis layers at 7, 14, 14, 28, 28 pixels
 NOISE_SIZES = (7, 14, 14, 28, 28)  # one per-pixel noise image per synthesis layer
-STYLES = len(CHANNELS) + 1  # one style per layer, and one for the output layer
+STYLES = len(CHANNELS) + 1  # one per layer and one for the output: 1 at 7x7, 2 at 14, 3 at 28
 NOISE_NUMBERS = sum(s * s for s in NOISE_SIZES)
 LR = 2e-3             # StyleGAN2 configuration
 BETAS = (0.0, 0.99)   # StyleGAN2 configuration
@@ -85,7 +88,8 @@ class Mapping(nn.Module):
 
 class ModulatedConv(nn.Module):
     """A convolution whose weights each sample's style scales per input channel, then
-    rescales per output channel back to unit variance (modulation and demodulation)."""
+    rescales per output channel to unit expected variance, the variance the output would
+    have for independent unit-variance inputs (modulation and demodulation)."""
 
     def __init__(self, c_in: int, c_out: int, kernel: int = 3, demodulate: bool = True,
                  upsample: bool = False) -> None:
@@ -100,10 +104,10 @@ class ModulatedConv(nn.Module):
         weight = self.weight * self.scale                          # (c_out, c_in, k, k)
         if self.upsample:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        # modulate: w'_ijk = s_i w_ijk, applied to the input instead of the weights
+        # modulate: W'_ijk = s_i W_ijk, applied to the input instead of the weights
         x = F.conv2d(x * s[:, :, None, None], weight, padding=weight.shape[-1] // 2)
         if self.demodulate:
-            # demodulate: w''_ijk = w'_ijk / sqrt(sum_ik w'_ijk^2 + eps), per sample
+            # demodulate: W''_ijk = W'_ijk / sqrt(sum_ik W'_ijk^2 + eps), per sample
             sigma = torch.rsqrt(s.pow(2) @ weight.pow(2).sum((2, 3)).T + 1e-8)  # (B, c_out)
             x = x * sigma[:, :, None, None]
         return x
@@ -233,7 +237,8 @@ class StyleGAN(Adversarial):
         # stddev must not mix real and fake images)
         d_real, d_fake = self.D(x), self.D(fake.detach())
         loss_D = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
-        # R1 = E ||grad_x D(x)||^2 over real images: D's surface is kept flat on the data
+        # R1 = E ||grad_x l(x)||^2 over real images (l: D's logit), a penalty weighted by
+        # gamma / 2: D's surface is kept flat on the data
         real = x[:R1_BATCH].detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(self.D(real).sum(), real, create_graph=True)
         r1 = grad.pow(2).sum((1, 2, 3)).mean()

@@ -1,7 +1,10 @@
 """The autoencoder and the variational autoencoder (Kingma & Welling, 2013), as MLPs.
 
-Both share one body: encoder 784 -> 512 -> 256 -> latent, decoder latent -> 256 -> 512 -> 784.
-The VAE's encoder outputs a Gaussian q(z|x) = N(mu, diag(exp(logvar))) instead of a point.
+Both have Chang's networks ("Comparison Analysis of Generative Models", section 3.1): encoder
+784 -> 512 -> 256 -> latent, decoder latent -> 256 -> 512 -> 784. The VAE's encoder outputs
+a Gaussian q(z|x) = N(mu, diag(exp(logvar))) instead of a point: two numbers per latent
+dimension. The VAE's two pieces of math, the reparameterization and the per-image negative
+ELBO, are functions here, so that the training step and `gentut.metrics` share them.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from torch import nn
 
 from .base import Generative, Trainable, adam
 
-LATENT = 2        # seed design: a 2-D latent space one can draw
-LR = 2e-4         # seed hyperparameters: Adam, learning rate 2e-4
-BATCH_SIZE = 100  # seed design
+LATENT = 2        # Chang, section 3.1: a 2-D latent space (one can draw it)
+LR = 2e-4         # Adam's learning rate; Chang gives 2e-4 for the DCGAN (section 4.1)
+BATCH_SIZE = 100  # Chang, section 3.1: "N is the batch size 100"
 
 
 def encoder(out: int) -> nn.Sequential:
@@ -47,32 +50,50 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
     return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1)
 
 
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """One z ~ N(mu, diag exp(logvar)) per row, as z = mu + sigma * eps with eps ~ N(0, I):
+    a deterministic function of (mu, logvar), so gradients flow back into the encoder."""
+    eps = torch.randn_like(mu)
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def negative_elbo(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor,
+                  logvar: torch.Tensor) -> torch.Tensor:
+    """-ELBO per image in nats, from one z ~ q(z|x) decoded to `logits`:
+    -log p(x|z) + KL(q(z|x) || p(z)), with q(z|x) = N(mu, diag exp(logvar))."""
+    return bce(logits, x) + kl_to_standard_normal(mu, logvar)
+
+
 class Autoencoder(Trainable):
     """A deterministic encoder and decoder trained to reconstruct through a bottleneck."""
 
     batch_size = BATCH_SIZE
+    outputs_per_latent = 1  # the encoder's numbers per latent dimension: the code itself
 
     def __init__(self, latent_dim: int = LATENT) -> None:
         super().__init__()
         self.latent_dim = latent_dim
-        self.encoder = encoder(latent_dim)
+        self.encoder = encoder(self.outputs_per_latent * latent_dim)
         self.decoder = decoder(latent_dim)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The code z = f(x)."""
+        """The code z = enc(x)."""
         return self.encoder(x)
 
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        """The one code of each image that `reconstruct` decodes."""
+        return self.encode(x)
+
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Decode the code of x into pixel means (the VAE decodes the mean of q(z|x))."""
-        z = self.encode(x)
-        return torch.sigmoid(self.decoder(z[0] if isinstance(z, tuple) else z))
+        """Decode the code of x into pixel means."""
+        return torch.sigmoid(self.decoder(self.code(x)))
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"model": adam(self.parameters(), LR)}
 
     def step(self, x, y, opt):
         """Minimize the reconstruction error: cross-entropy summed over pixels, per image."""
-        recon = bce(self.decoder(self.encoder(x)), x).mean()
+        recon = bce(self.decoder(self.encode(x)), x).mean()
         opt["model"].zero_grad(set_to_none=True)
         recon.backward()
         opt["model"].step()
@@ -82,14 +103,16 @@ class Autoencoder(Trainable):
 class VAE(Autoencoder, Generative):
     """The autoencoder made probabilistic: trained by maximizing the ELBO."""
 
-    def __init__(self, latent_dim: int = LATENT) -> None:
-        super().__init__(latent_dim)
-        self.encoder = encoder(2 * latent_dim)  # mu and log sigma^2
+    outputs_per_latent = 2  # mu and log sigma^2 for each latent dimension
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x) as (mu, logvar)."""
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar
+
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean of q(z|x): the code `reconstruct` decodes."""
+        return self.encode(x)[0]
 
     def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z ~ p(z) = N(0, I)."""
@@ -100,13 +123,11 @@ class VAE(Autoencoder, Generative):
 
     def step(self, x, y, opt):
         """Maximize the ELBO: minimize E_q[-log p(x|z)] + KL(q(z|x) || p(z)), per image."""
-        mu, logvar = self.encode(x)
-        eps = torch.randn_like(mu)
-        z = mu + torch.exp(0.5 * logvar) * eps  # the reparameterization trick
-        recon = bce(self.decoder(z), x).mean()
-        kl = kl_to_standard_normal(mu, logvar).mean()
-        loss = recon + kl
+        mu, logvar = self.encode(x)                # q(z|x) = N(mu, diag exp(logvar))
+        z = reparameterize(mu, logvar)             # z = mu + sigma * eps, eps ~ N(0, I)
+        loss = negative_elbo(self.decoder(z), x, mu, logvar).mean()  # batch mean
+        kl = kl_to_standard_normal(mu, logvar).mean().detach()  # logged apart, with the rest
         opt["model"].zero_grad(set_to_none=True)
         loss.backward()
         opt["model"].step()
-        return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+        return {"loss": loss.detach(), "recon": loss.detach() - kl, "kl": kl}

@@ -1,0 +1,29 @@
+"""The cost timer measures real training steps: positive times that grow with the steps."""
+
+import math
+
+from gentut import cost, pretrained
+
+
+def test_seconds_per_iteration_are_positive_and_total_time_scales_with_steps():
+    few = cost.seconds_per_iteration("gan-mnist", steps=8, warmup=2)
+    many = cost.seconds_per_iteration("gan-mnist", steps=64, warmup=2)
+    assert few["steps"] == 8 and many["steps"] == 64
+    assert 0 < few["seconds_per_iteration"] < 60 and 0 < many["seconds_per_iteration"] < 60
+    assert many["seconds"] > few["seconds"]  # 8x the steps: wide slack for a shared machine
+    assert math.isclose(many["seconds_per_iteration"] * 64, many["seconds"])
+    assert few["batch_size"] == 100 and few["bf16"] is False  # the MLP GAN's recipe
+
+
+def test_a_network_trained_on_two_data_sets_is_timed_once():
+    assert cost.group("dcgan-fashion") == cost.group("dcgan-mnist") == "dcgan-mnist"
+    assert cost.group("vae20-mnist") == "vae20-mnist" != cost.group("vae-mnist")
+    groups = {cost.group(n) for n in pretrained.RECIPES}
+    assert all(pretrained.recipe_of(g).family is pretrained.recipe_of(n).family
+               for n in pretrained.RECIPES for g in [cost.group(n)])
+    assert len(groups) < len(pretrained.RECIPES)
+
+
+def test_machine_names_the_cpu_and_torch():
+    text = cost.machine("cpu")
+    assert "threads" in text and "torch" in text
