@@ -9,7 +9,6 @@ resuming from its checkpoint after an interruption, and writes the file that shi
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import time
 from collections.abc import Callable
@@ -47,17 +46,17 @@ RECIPES: dict[str, Recipe] = {
     "classifier-fashion": Recipe(models.Classifier, "fashion", epochs=20),
     "ae-mnist": Recipe(models.Autoencoder, "mnist", epochs=40),
     "vae-mnist": Recipe(models.VAE, "mnist", epochs=40, snapshots=(1,),
-                        snapshot_epochs=(1, 10, 20, 40)),  # the seed's Figure 2
+                        snapshot_epochs=(1, 10, 20, 40)),  # Chang, Figure 2
     "vae20-mnist": Recipe(functools.partial(models.VAE, latent_dim=20), "mnist", epochs=100,
                           snapshot_epochs=(1, 10, 100)),
     "gan-mnist": Recipe(models.GAN, "mnist", epochs=100, snapshots=(1, 100, 200, 400, 800),
-                        snapshot_epochs=(10, 50, 100)),  # the seed's Figure 1
+                        snapshot_epochs=(10, 50, 100)),  # Chang, Figure 1
     # bf16 steps the DCGAN 1.3x faster on a 2-core AVX-512 CPU (0.098 s against 0.13 s),
     # 50 minutes for 60 epochs there; the shipped two trained on an H200 (190-195 s each,
     # four runs side by side). Without BatchNorm in D, each of seven seeds ended with too
     # few 6s (2.7-3.8%); with it, seeds 0-2 draw every digit at least 5.6% (chapter 3)
     "dcgan-mnist": Recipe(models.DCGAN, "mnist", epochs=60, bf16=True,
-                          snapshots=(1, 100, 500, 1500),  # the seed's Figure 3
+                          snapshots=(1, 100, 500, 1500),  # Chang, Figure 3
                           snapshot_epochs=(10, 30, 60)),
     "dcgan-fashion": Recipe(models.DCGAN, "fashion", epochs=60, bf16=True,
                             snapshots=(1, 100, 500, 1500), snapshot_epochs=(10, 30, 60)),
@@ -67,7 +66,7 @@ RECIPES: dict[str, Recipe] = {
     # a pair of digits (87% and 90% code accuracy); seeds 2-16 were screened on 10,000
     # training images at 4,000 iterations, and the best of them ran on (see chapter 4)
     "infogan-mnist": Recipe(models.InfoGAN, "mnist", epochs=86, bf16=True, seed=7,
-                            snapshots=(500, 5000, 10000, 40000)),  # the seed's Figure 4
+                            snapshots=(500, 5000, 10000, 40000)),  # Chang, Figure 4
     "infogan-fashion": Recipe(models.InfoGAN, "fashion", epochs=86, bf16=True,
                               snapshots=(500, 5000, 10000, 40000)),
     # 20 epochs of 937 batches of 64: 1.20 million images, a third of the DCGANs' 60 epochs of
@@ -206,34 +205,6 @@ def train(name: str, device: str | torch.device = "auto", runs: Path | None = No
     }, out)
     _read.cache_clear()
     return out
-
-
-SMOKE_IMAGES, SMOKE_STEPS = 512, 20  # a real but brief run, for CI
-
-
-def train_or_load(name: str, train: bool = False, epochs: int | None = None,
-                  device: str | torch.device = "auto", smoke: bool = False,
-                  dataset: str | None = None) -> tuple[Trainable, History]:
-    """A chapter's model and history: the shipped ones, or trained here when `train` is set.
-
-    Training follows the recipe of `name`, for `epochs` (default: the recipe's) on `dataset`
-    (default: the recipe's), on the device given; `smoke` trains on a few hundred real images
-    for a few steps instead.
-    """
-    recipe = recipe_of(name)
-    dataset = dataset or recipe.dataset
-    if not train:
-        if dataset != recipe.dataset:
-            raise ValueError(f"{name} ships trained on {recipe.dataset}, not {dataset}: "
-                             "set TRAIN = True to train it on that data set")
-        return load(name, device), history(name)
-    recipe = dataclasses.replace(recipe, epochs=epochs or recipe.epochs, dataset=dataset)
-    model, h = run_recipe(recipe, device, limit=SMOKE_IMAGES if smoke else None,
-                          smoke_steps=SMOKE_STEPS if smoke else None)
-    print(f"trained {h.steps} steps on {h.info['device']}: "
-          f"{h.info['seconds_per_epoch']:.1f} s per epoch of {h.info['steps_per_epoch']} steps")
-    h.info.update(name=name, dataset=recipe.dataset)
-    return model.eval(), h
 
 
 def main() -> None:

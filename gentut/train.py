@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from .data import Batches
 from .models.base import Generative, Trainable
 
-SNAPSHOTS = (1, 100, 200, 400, 800)  # iterations of the seed's Figure 1
+SNAPSHOTS = (1, 100, 200, 400, 800)  # the iterations of Chang's Figure 1
 
 
 class NonFiniteLossError(FloatingPointError):

@@ -1,4 +1,4 @@
-"""The networks match the seed designs, sample correctly, and the math holds numerically."""
+"""The networks match the sources' designs, sample correctly, and the math holds numerically."""
 
 import math
 
@@ -27,7 +27,7 @@ def count(module):
     return sum(p.numel() for p in module.parameters())
 
 
-# Parameter counts written out from the seed designs, layer by layer (the DCGAN's D with
+# Parameter counts written out from the sources' designs, layer by layer (the DCGAN's D with
 # the BatchNorm that Radford et al.'s rules put in both networks).
 EXPECTED = {
     "GAN.G": linear(64, 256) + linear(256, 256) + linear(256, 784),
@@ -48,7 +48,7 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("path", sorted(EXPECTED))
-def test_parameter_counts_match_the_seed_design(path):
+def test_parameter_counts_match_the_sources_design(path):
     family, part = path.split(".")
     assert count(getattr(getattr(models, family)(), part)) == EXPECTED[path]
 

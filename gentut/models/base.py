@@ -15,7 +15,7 @@ class Trainable(nn.Module):
     """A model the loop in `gentut.train` can train: its optimizers and its step.
 
     A family sets `value_range` (the pixel range its data must have), `batch_size` (from its
-    seed design), and implements `optimizers()` and `step()`: the algorithm of its chapter.
+    source), and implements `optimizers()` and `step()`: the algorithm of its chapter.
     """
 
     value_range: tuple[float, float] = (0.0, 1.0)
@@ -32,7 +32,7 @@ class Trainable(nn.Module):
                              "such as gentut.data.load's")
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """The optimizers `step` uses, by name, with the seed hyperparameters."""
+        """The optimizers `step` uses, by name, with the hyperparameters its sources give."""
         raise NotImplementedError
 
     def step(self, x: torch.Tensor, y: torch.Tensor,

@@ -11,7 +11,7 @@ from torch import nn
 
 from .gan import GAN
 
-Z_DIM = 100       # seed design: z in R^100
+Z_DIM = 100       # z in R^100 (Chang, section 4.1)
 BATCH_SIZE = 128  # Radford et al., section 4
 NGF = 128         # generator channels at 7x7
 NDF = 64          # discriminator channels after the first convolution

@@ -14,7 +14,6 @@ from .base import Adversarial, adam
 
 Z_DIM = 64        # d_z: z in R^64 (Chang, section 3.1)
 HIDDEN = 256      # two hidden layers of 256 units (Chang, section 3.1)
-LR = 2e-4         # Adam's learning rate (Chang, section 4.1, for the DCGAN's generator)
 BATCH_SIZE = 100  # Chang, section 3.1 (the loss's batch size N)
 
 
@@ -62,6 +61,7 @@ class GAN(Adversarial):
 
     value_range = (-1.0, 1.0)  # G ends in tanh
     batch_size = BATCH_SIZE
+    lr = 2e-4                  # Adam's learning rate (Chang, section 4.1, for the DCGAN's G)
     betas = (0.9, 0.999)       # Adam's defaults; the conv GANs use beta1 = 0.5
 
     def __init__(self, z_dim: int = Z_DIM, G: nn.Module | None = None,
@@ -80,8 +80,8 @@ class GAN(Adversarial):
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {
-            "D": adam(self.D.parameters(), LR, self.betas),
-            "G": adam(self.G.parameters(), LR, self.betas),
+            "D": adam(self.D.parameters(), self.lr, self.betas),
+            "G": adam(self.G.parameters(), self.lr, self.betas),
         }
 
     def step(self, x, y, opt):
