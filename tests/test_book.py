@@ -142,6 +142,9 @@ return failed;
 """
 
 
+OFFLINE = "net::ERR_NAME_NOT_RESOLVED"
+
+
 @pytest.mark.parametrize("page", toc_files())
 def test_page_renders_in_chromium(page, browser, server):
     browser.get_log("browser")  # drop what earlier pages logged
@@ -167,7 +170,10 @@ def test_page_renders_in_chromium(page, browser, server):
         "return [...document.images].filter(i => !(i.complete && i.naturalWidth > 0))"
         ".map(i => i.src)")
     assert broken == [], f"images that did not load: {broken}"
-    severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    # the InfoGAN page's sliders load ipywidgets' embedder from a CDN, which a reader online
+    # reaches; offline (here, CI) that fetch fails to resolve: not an error of the page
+    severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"
+              and not (OFFLINE in e["message"] and not e["message"].startswith(server))]
     assert severe == [], f"console errors: {severe}"
     shots = ROOT / "_build" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
