@@ -530,6 +530,143 @@ def flow() -> Figure:
     return fig
 
 
+def diffusion() -> Figure:
+    """DDPM: the fixed forward chain, training eps_theta on q(x_t | x_0), guided sampling back
+    from noise; and, for comparison, flow matching's straight path (time runs the other way)."""
+    height = 12.0
+    fig, ax = figure(height, "Diffusion: learn to undo a gradual noising, one step at a time")
+    rule = COLORS["group"][1]
+    g_edge = COLORS["G"][1]
+
+    # (1) the forward process: a fixed chain of Gaussian noisings, and its closed-form jump
+    top = height - 0.82
+    label(ax, 0.3, top, r"forward process $q$: fixed, no parameters, $T = 1000$ steps "
+          r"(cosine schedule of $\beta_t$)", ha="left", color=INK, size=13)
+    yf = top - 1.05
+    chain = [var(ax, 0.6, yf, "$x_0$"), var(ax, 1.85, yf, "$x_1$"),
+             var(ax, 2.95, yf, r"$\cdots$"), var(ax, 4.2, yf, "$x_{t-1}$", w=0.7),
+             var(ax, 6.55, yf, "$x_t$"), var(ax, 7.6, yf, r"$\cdots$"),
+             var(ax, 8.75, yf, "$x_T$")]
+    for a, b in zip(chain[:-1], chain[1:], strict=True):
+        arrow(ax, a.right, b.left)
+    arrow(ax, chain[0].top, chain[4].top, rad=-0.12, color=MUTED, dashed=True)
+    label(ax, (chain[0].x + chain[4].x) / 2, yf + 0.65,
+          r"in one jump:  $q(x_t \mid x_0) = \mathcal{N}(\sqrt{\bar\alpha_t}\,x_0,\ "
+          r"(1 - \bar\alpha_t)\,I)$,   $\bar\alpha_t = (1 - \beta_1) \cdots (1 - \beta_t)$",
+          color=INK, size=11, va="bottom")
+    step = (chain[3].right[0] + chain[4].left[0]) / 2
+    label(ax, step, yf - 0.1, r"$q(x_t \mid x_{t-1})$", va="top", color=INK)
+    label(ax, step, yf - 0.42, r"$= \mathcal{N}(\sqrt{1 - \beta_t}\,x_{t-1},\ \beta_t I)$",
+          va="top", size=11)
+    label(ax, chain[0].x, yf - 0.3, "image", va="top", size=11)
+    label(ax, 0.3, yf - 0.52, r"each step adds Gaussian noise of variance $\beta_t$",
+          ha="left", va="top", size=11)
+    label(ax, chain[-1].x, yf - 0.3, r"$\approx \mathcal{N}(0, I)$", va="top", size=11)
+    line(ax, (0.3, yf - 0.85), (9.2, yf - 0.85), color=rule, lw=1.0)
+
+    # (2) training: noise an image in one jump, and have the U-Net name the noise
+    top = yf - 1.13
+    label(ax, 0.3, top, r"training: the U-Net learns the noise $\epsilon$ that made $x_t$",
+          ha="left", color=INK, size=13)
+    yt = top - 1.1
+    ye = yt - 1.25
+    eps = var(ax, 1.0, yt + 0.3, r"$\epsilon \sim \mathcal{N}(0, I)$", w=1.5, size=14)
+    x0 = var(ax, 1.0, yt - 0.3, r"$x_0 \sim p_{\mathrm{data}}$", w=1.5, size=14)
+    t = var(ax, 1.0, ye, r"$t \sim \mathcal{U}\{1, \dots, T\}$", w=1.5, size=14)
+    noise = box(ax, 2.95, yt, 1.9, 0.95, r"$x_t = \sqrt{\bar\alpha_t}\,x_0$" "\n"
+                r"$+ \sqrt{1 - \bar\alpha_t}\,\epsilon$", size=13)
+    unet = box(ax, 5.9, yt, 2.1, 1.2, r"U-Net $\epsilon_\theta(x_t, t, y)$" "\n"
+               "28→14→7→14→28, skips\nattention at 7×7", kind="G", size=11)
+    loss = box(ax, 8.35, yt, 1.5, 0.95, r"$\Vert \epsilon - \epsilon_\theta \Vert^2$"
+               "\nmean over pixels", kind="loss", size=11)
+    arrow(ax, eps.right, (noise.left[0], eps.y))
+    arrow(ax, x0.right, (noise.left[0], x0.y))
+    arrow(ax, noise.right, unet.left, text="$x_t$", size=13, text_color=INK)
+    label(ax, (noise.right[0] + unet.left[0]) / 2, yt - 0.08, "1×28×28", va="top", size=11)
+    arrow(ax, unet.right, loss.left, text=r"$\epsilon_\theta$", size=13, text_color=INK)
+    ytop = yt + 0.85
+    line(ax, eps.top, (eps.x, ytop))
+    arrow(ax, (eps.x, ytop), (loss.x, ytop), loss.top, text=r"the target $\epsilon$",
+          at=0.8)
+    # the conditioning: time and class embeddings, summed, enter every residual block
+    tx = noise.at("bottom", -0.6)[0]
+    arrow(ax, t.right, (tx, ye), (tx, noise.bottom[1]))
+    temb = box(ax, 3.75, ye, 1.6, 0.6, "time embedding\nsinusoids, MLP", kind="G", size=11)
+    arrow(ax, (tx, ye), temb.left)
+    plus = box(ax, unet.x, ye, 0.36, 0.36, "$+$", size=13)
+    cemb = box(ax, 7.1, ye, 1.45, 0.6, "class embedding\n10 classes + null", kind="G",
+               size=11)
+    drop = box(ax, 8.62, ye, 1.15, 0.6, "$y \\to$ null\nwith $p = 0.1$", size=11)
+    y = var(ax, drop.x, ye - 0.75, "$y$")
+    arrow(ax, temb.right, plus.left)
+    arrow(ax, cemb.left, plus.right)
+    arrow(ax, drop.left, cemb.right)
+    arrow(ax, y.top, drop.bottom)
+    arrow(ax, plus.top, unet.bottom, text="128", where="right")
+    label(ax, 0.3, ye - 0.72, "the sum enters every residual block as a per-channel bias",
+          ha="left", size=11)
+    line(ax, (0.3, ye - 1.05), (9.2, ye - 1.05), color=rule, lw=1.0)
+
+    # (3) sampling: from noise, the network applied again and again, backwards in t
+    top = ye - 1.33
+    label(ax, 0.3, top, r"sampling: from noise back to an image, $t = T, \dots, 1$",
+          ha="left", color=INK, size=13)
+    ys = top - 1.25
+    xT = var(ax, 0.95, ys, r"$x_T \sim \mathcal{N}(0, I)$", w=1.5, size=14)
+    net = box(ax, 3.5, ys, 2.3, 0.95, r"$\epsilon_y = \epsilon_\theta(x_t, t, y)$" "\n"
+              r"$\epsilon_{\mathrm{null}} = \epsilon_\theta(x_t, t, \mathrm{null})$",
+              kind="G", size=11)
+    guide = box(ax, 6.2, ys, 2.3, 0.95, r"$\epsilon_{\mathrm{null}} + \omega\,"
+                r"(\epsilon_y - \epsilon_{\mathrm{null}})$", size=12)
+    stepb = box(ax, 8.45, ys, 1.4, 0.95, "one step back\nancestral\nor DDIM", size=11)
+    x0s = var(ax, stepb.x, ys - 1.05, "$x_0$")
+    arrow(ax, xT.right, net.left, text="$x_t$", size=13, text_color=INK)
+    arrow(ax, net.right, guide.left)
+    arrow(ax, guide.right, stepb.left, text=r"$\tilde\epsilon$", size=13, text_color=INK)
+    yloop = ys + 0.72
+    arrow(ax, stepb.top, (stepb.x, yloop), (net.x, yloop), net.top)
+    label(ax, (stepb.x + net.x) / 2, yloop + 0.07, r"repeat: $x_{t-1}$ becomes the next "
+          r"$x_t$", va="bottom")
+    arrow(ax, stepb.bottom, x0s.top)
+    label(ax, x0s.x - 0.3, x0s.y, "the image, after $t = 1$", ha="right")
+    label(ax, net.x, ys - 0.55, "the EMA network, run twice", va="top", size=11)
+    label(ax, guide.x, ys - 0.55, r"classifier-free guidance, $\omega = 2$", va="top",
+          size=11)
+    label(ax, 0.3, ys - 0.95, r"ancestral (Ho et al., Algorithm 2): draw $x_{t-1}$ from "
+          r"$\mathcal{N}(\mu_\theta, \tilde\beta_t I)$, all $T$ steps" "\n"
+          r"DDIM ($\eta = 0$, the default): deterministic jumps through 50 of them" "\n"
+          r"$\omega = 0$: unconditional, $1$: conditional, more: pushed further towards $y$",
+          ha="left", va="top", size=11)
+    line(ax, (0.3, ys - 1.75), (9.2, ys - 1.75), color=rule, lw=1.0)
+
+    # (4) flow matching: the straight path from noise to data, and its velocity
+    top = ys - 2.03
+    label(ax, 0.3, top, r"flow matching, for comparison: the same U-Net learns a velocity "
+          r"$v_\theta(x_t, t, y)$", ha="left", color=INK, size=13)
+    label(ax, 0.3, top - 0.3, r"mind the direction: here time runs from noise at $t = 0$ to "
+          r"data at $t = 1$, the reverse of DDPM's $x_0$ and $x_T$", ha="left", va="top",
+          size=11)
+    yb = top - 1.2
+    (ax0, ay0), (ax1, ay1) = (0.75, yb - 0.25), (3.25, yb + 0.25)
+    line(ax, (ax0, ay0), (ax1, ay1), color=MUTED, lw=1.2, dashed=True)
+    at = 0.35
+    pt = (ax0 + at * (ax1 - ax0), ay0 + at * (ay1 - ay0))
+    arrow(ax, pt, (pt[0] + 0.4 * (ax1 - ax0), pt[1] + 0.4 * (ay1 - ay0)), color=g_edge, lw=2)
+    ax.plot([ax0, pt[0], ax1], [ay0, pt[1], ay1], "o", color=INK, ms=5, zorder=3)
+    label(ax, ax0, ay0 - 0.12, r"noise $x_0$, $t = 0$", va="top", color=INK)
+    label(ax, ax1, ay1 + 0.12, r"data $x_1$, $t = 1$", va="bottom", color=INK)
+    label(ax, pt[0] + 0.05, pt[1] - 0.1, "$x_t$", ha="left", va="top", color=INK, size=13)
+    label(ax, 2.1, yb + 0.18, "$x_1 - x_0$", ha="right", va="bottom", color=g_edge, size=13)
+    label(ax, 4.2, yb + 0.5, r"the straight path  $x_t = (1 - t)\,x_0 + t\,x_1$,  "
+          r"$t \sim \mathcal{U}[0, 1]$", ha="left", color=INK)
+    fm = box(ax, 6.6, yb - 0.05, 4.8, 0.5, kind="loss")
+    label(ax, fm.x, fm.y, r"$\Vert v_\theta(x_t, t, y) - (x_1 - x_0) \Vert^2$:  regress the "
+          "path's velocity", color=INK)
+    label(ax, 4.2, yb - 0.57, r"sampling: integrate $dx/dt = v_\theta$ from $t = 0$ to $1$ "
+          "(25 Heun steps)", ha="left", size=11)
+    return fig
+
+
 DIAGRAMS: dict[str, Callable[[], Figure]] = {
     "autoencoder": autoencoder,
     "vae": vae,
@@ -538,6 +675,7 @@ DIAGRAMS: dict[str, Callable[[], Figure]] = {
     "infogan": infogan,
     "stylegan": stylegan,
     "flow": flow,
+    "diffusion": diffusion,
 }
 
 
