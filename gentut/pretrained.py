@@ -54,7 +54,7 @@ RECIPES: dict[str, Recipe] = {
     # bf16 steps the DCGAN 1.3x faster on a 2-core AVX-512 CPU (0.098 s against 0.13 s),
     # 50 minutes for 60 epochs there; the shipped two trained on an H200 (190-195 s each,
     # four runs side by side). Without BatchNorm in D, each of seven seeds ended with too
-    # few 6s (2.7-3.8%); with it, seeds 0-2 draw every digit at least 5.6% (chapter 3)
+    # few 6s (2.7-3.8%); with it, seeds 0-2 draw every digit at least 5.68% (book/making/dcgan.md)
     "dcgan-mnist": Recipe(models.DCGAN, "mnist", epochs=60, bf16=True,
                           snapshots=(1, 100, 500, 1500),  # Chang, Figure 3
                           snapshot_epochs=(10, 30, 60)),

@@ -78,5 +78,5 @@ class DCGAN(GAN):
     def __init__(self, z_dim: int = Z_DIM) -> None:
         super().__init__(z_dim, G=ConvGenerator(z_dim), D=ConvDiscriminator())
         self.apply(init_weights)
-        # channels-last weights make its 7x7 and 14x14 convolutions about 10% faster on a CPU
+        # channels-last weights: the memory layout a CPU's convolution kernels run fastest on
         self.to(memory_format=torch.channels_last)

@@ -72,7 +72,7 @@ class EqualConv2d(nn.Module):
 
 
 class Mapping(nn.Module):
-    """f: z -> w, normalizing z to the unit sphere's scale, then LeakyReLU layers."""
+    """The mapping network z -> w: z scaled to unit mean square, then LeakyReLU layers."""
 
     def __init__(self) -> None:
         super().__init__()
