@@ -83,7 +83,7 @@ RECIPES: dict[str, Recipe] = {
     # against 0.47 s); its likelihood is scored in float32
     "flow-mnist": Recipe(models.RealNVP, "mnist", epochs=14, bf16=True,
                          snapshot_epochs=(1, 4, 8, 14)),
-    # 40 epochs of 469 batches of 128 (18,760 iterations, 2.4 million images, the DCGANs'
+    # 40 epochs of 468 batches of 128 (18,720 iterations, 2.4 million images; the DCGANs'
     # 60 epochs of 128 are 3.6 million): about 0.35 s per iteration on a 2-core AVX-512 CPU
     # under bf16, under 2 hours a model; the same U-Net and budget for both objectives
     "diffusion-mnist": Recipe(models.DDPM, "mnist", epochs=40, bf16=True,
