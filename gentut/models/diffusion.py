@@ -130,9 +130,10 @@ class Guided(Generative):
     """What DDPM and flow matching share: a U-Net (x_t, t, y) -> image-sized output, its
     moving average used for sampling, label dropout, classifier-free guidance, and `sample`.
 
-    A family sets `sampler` and `steps` (its default way to sample) and implements `step` and
-    `generate`. Pass `net` to use another network of the U-Net's signature (in the tests, an
-    exact analytic one).
+    A family sets `sampler` and `steps` (its default way to sample) and `loss_name`, and
+    implements `loss` (its objective) and `generate` (its sampling); `step` is shared. Pass
+    `net` to use another network of the U-Net's signature (in the tests, an exact analytic
+    one).
     """
 
     value_range = (-1.0, 1.0)  # Ho et al., section 3.3: images scaled to [-1, 1]
@@ -141,6 +142,7 @@ class Guided(Generative):
     sampler: str = ""
     steps: int = 0
     samplers: tuple[str, ...] = ()
+    loss_name: str = ""  # the family's regression loss, as its history records it
 
     def __init__(self, net: nn.Module | None = None) -> None:
         super().__init__()
@@ -162,6 +164,19 @@ class Guided(Generative):
         one network learns the conditional and the unconditional prediction."""
         drop = torch.rand(y.shape, device=y.device) < P_UNCOND
         return torch.where(drop, torch.full_like(y, NULL_CLASS), y)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The family's regression loss on images x and labels y (L_simple, L_CFM)."""
+        raise NotImplementedError
+
+    def step(self, x, y, opt):
+        """One step of either family: labels dropped to the null class (Ho & Salimans), the
+        family's regression loss, a clipped gradient step and the EMA's step. For DDPM it is
+        Ho et al.'s Algorithm 1: the network learns to name the noise in x_t; for flow
+        matching, the velocity that carries noise to images."""
+        loss = self.loss(x, self.drop_labels(y))
+        self.update(loss, opt)
+        return {self.loss_name: loss.detach()}
 
     def update(self, loss: torch.Tensor, opt: dict[str, torch.optim.Optimizer]) -> None:
         """A gradient step on `loss` (its norm clipped at GRAD_CLIP), then the EMA's step."""
@@ -259,6 +274,7 @@ class DDPM(Guided):
     sampler = "ddim"
     steps = 50
     samplers = ("ddim", "ancestral")
+    loss_name = "loss_simple"
     clip_x0 = True  # clamp predicted x_0 to [-1, 1] while sampling, as Ho et al.'s code does
 
     def __init__(self, schedule: str = "cosine", net: nn.Module | None = None) -> None:
@@ -286,13 +302,6 @@ class DDPM(Guided):
         x_t = self.q_sample(x_0, t, eps)
         eps_pred = self.net(x_t, t / T, y)
         return (eps_pred.float() - eps).pow(2).mean()
-
-    def step(self, x, y, opt):
-        """Ho et al.'s Algorithm 1 on a batch, labels dropped to the null class (Ho & Salimans)."""
-        # minimize L_simple: the network learns to name the noise in x_t
-        loss = self.loss(x, self.drop_labels(y))
-        self.update(loss, opt)
-        return {"loss_simple": loss.detach()}
 
     def generate(self, x, y, sampler, steps, guidance, generator):
         def eps_model(x_t: torch.Tensor, t: int) -> torch.Tensor:

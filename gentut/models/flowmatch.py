@@ -106,6 +106,7 @@ class FlowMatching(Guided):
     sampler = "heun"
     steps = 25
     samplers = ("heun", "euler")
+    loss_name = "loss_cfm"
 
     def loss(self, x_1: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """L_CFM = E_{t, x_0, x_1} || v_theta(x_t, t, y) - (x_1 - x_0) ||^2, t ~ U[0, 1],
@@ -116,13 +117,6 @@ class FlowMatching(Guided):
         x_t = (1 - tt) * x_0 + tt * x_1
         v = self.net(x_t, t, y)
         return (v.float() - (x_1 - x_0)).pow(2).mean()
-
-    def step(self, x, y, opt):
-        """One regression step on the velocity, labels dropped to the null class (Ho & Salimans)."""
-        # minimize L_CFM: the network learns the velocity that carries noise to images
-        loss = self.loss(x, self.drop_labels(y))
-        self.update(loss, opt)
-        return {"loss_cfm": loss.detach()}
 
     def generate(self, x, y, sampler, steps, guidance, generator):
         def v(x_t: torch.Tensor, t: float) -> torch.Tensor:
