@@ -14,7 +14,6 @@ import argparse
 import copy
 import gzip
 import json
-import platform
 import shutil
 import statistics
 import tempfile
@@ -28,6 +27,7 @@ from torch import nn
 
 from . import data, models
 from .hardware import device as pick_device
+from .hardware import machine
 from .train import fit
 
 BATCH = 100  # the reference's batch size, used by both sides
@@ -199,13 +199,6 @@ def epoch_seconds(device: torch.device, root: str | None = None) -> float:
                            value_range=model.value_range, device=device)
     return _timed(lambda: fit(model, batches, len(batches), progress=False, snapshots=()),
                   device)
-
-
-def machine(device: torch.device) -> str:
-    """A short description of where the numbers were measured."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
 def main() -> None:

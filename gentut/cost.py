@@ -11,15 +11,13 @@ Run `python -m gentut.metrics --only cost` to time every network and record the 
 from __future__ import annotations
 
 import os
-import platform
 import time
-from pathlib import Path
 
 import torch
 
 from . import data, pretrained
 from .hardware import device as pick_device
-from .hardware import fast_bf16
+from .hardware import fast_bf16, machine
 from .train import fit
 
 WARMUP = 5   # untimed iterations first: allocations, oneDNN's kernel choices, Adam's state
@@ -32,21 +30,6 @@ def group(name: str) -> str:
     recipe = pretrained.recipe_of(name)
     return next(n for n, r in pretrained.RECIPES.items()
                 if r.family is recipe.family and r.bf16 == recipe.bf16)
-
-
-def machine(device: str | torch.device = "cpu") -> str:
-    """The device, in words: the CPU's model name and thread count, or the GPU's name."""
-    dev = pick_device(device)
-    if dev.type == "cuda":
-        return f"{torch.cuda.get_device_name(dev)}, torch {torch.__version__}"
-    cpu = platform.processor() or platform.machine()
-    info = Path("/proc/cpuinfo")
-    if info.exists():
-        names = [line.split(":", 1)[1].strip() for line in info.read_text().splitlines()
-                 if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    return (f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, "
-            f"torch {torch.__version__}")
 
 
 def _sync(dev: torch.device) -> None:

@@ -1,8 +1,11 @@
-"""Which device to compute on: the fastest one this machine has, and whether bf16 pays there."""
+"""Which device to compute on (the fastest one this machine has), whether bf16 pays there,
+and how to name it in a record."""
 
 from __future__ import annotations
 
 import os
+import platform
+from pathlib import Path
 
 import torch
 
@@ -35,3 +38,19 @@ def fast_bf16(dev: torch.device) -> bool:
         except (AttributeError, RuntimeError):
             return False
     return False
+
+
+def machine(name: str | torch.device = "cpu") -> str:
+    """Device `name`, in words, for records of where something was measured or trained: the
+    CPU's model, cores and threads, or the GPU's name; and the torch version."""
+    dev = device(name)
+    if dev.type == "cuda":
+        return f"{torch.cuda.get_device_name(dev)}, torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine()
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        names = [line.split(":", 1)[1].strip() for line in info.read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    return (f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, "
+            f"torch {torch.__version__}")

@@ -23,12 +23,12 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from . import cost, data, pretrained
-from .models import VAE, Classifier, Generative, InfoGAN, RealNVP
+from .models import VAE, Classifier, FlowMatching, Generative, InfoGAN, RealNVP
 from .models.vae import bce, negative_elbo, reparameterize
 
-# The GPU of the runs whose history says "cuda" (the recipes' notes in gentut/pretrained.py):
-# a history records the device type only.
-RECORDED_GPU = "NVIDIA H200"
+# Where the shipped runs trained whose histories predate `fit` recording the machine (they
+# record the device type only): the recipes' notes in gentut/pretrained.py
+EARLY_MACHINES = {"cuda": "NVIDIA H200", "cpu": "the 2-core CPU"}
 
 
 def classifier(dataset: str) -> Classifier:
@@ -90,7 +90,12 @@ def precision_recall(fake: torch.Tensor, real: torch.Tensor, clf: Classifier,
     space. Each set's support is the union of balls reaching each point's k-th nearest
     neighbour in it; precision is the share of samples inside the real images' support
     (quality), recall the share of real images inside the samples' (diversity)."""
-    f_fake, f_real = features(fake, clf), features(real, clf)
+    return precision_recall_from_features(features(fake, clf), features(real, clf), k, chunk)
+
+
+def precision_recall_from_features(f_fake: torch.Tensor, f_real: torch.Tensor, k: int = 3,
+                                   chunk: int = 1000) -> tuple[float, float]:
+    """`precision_recall` from feature rows computed once (see `features`)."""
     return _inside(f_fake, f_real, k, chunk), _inside(f_real, f_fake, k, chunk)
 
 
@@ -175,9 +180,11 @@ def bits_per_dim(nats: float, dims: int = 28 * 28) -> float:
 
 
 @torch.no_grad()
-def flow_bits_per_dim(flow: RealNVP, x: torch.Tensor, batch: int = 500, seed: int = 0) -> float:
-    """The flow's exact test bits per dimension on 8-bit images x in [0, 1], one uniform
-    dequantization per image (seeded)."""
+def flow_bits_per_dim(flow: RealNVP | FlowMatching, x: torch.Tensor, batch: int = 500,
+                      seed: int = 0) -> float:
+    """A flow's exact test bits per dimension on 8-bit images x in [0, 1], one uniform
+    dequantization per image (seeded): RealNVP's by its change of variables, flow
+    matching's through its ODE (one Hutchinson probe per image, seeded too)."""
     generator = torch.Generator().manual_seed(seed)
     flow.eval()
     return torch.cat([flow.bits_per_dim(b.to(flow.device), generator).cpu()
@@ -212,11 +219,21 @@ def reference(dataset: str, n: int = 10_000, seed: int = 0) -> dict:
             "real_class_shares_min": class_shares(probs).min().item()}
 
 
-def draw(model: Generative, n: int = 10_000, seed: int = 0) -> torch.Tensor:
-    """The n samples every sample measure uses: batches of at most 1000, seeds seed, seed+1..."""
+def draw(model: Generative, n: int = 10_000, seed: int = 0, y: torch.Tensor | None = None,
+         **options) -> torch.Tensor:
+    """The n samples every sample measure uses: batches of at most 1000, seeds seed, seed+1...
+    `y` (n class labels) and `options` (a diffusion model's sampler, steps and guidance) go
+    to `model.sample`, batch by batch."""
     sizes = [1000] * (n // 1000) + [n % 1000] * bool(n % 1000)
-    return torch.cat([model.sample(m, seed=seed + i) for i, m in enumerate(sizes)])
+    labels = [None] * len(sizes) if y is None else y.split(1000)
+    return torch.cat([model.sample(m, seed=seed + i, **options, **({} if c is None else {"y": c}))
+                      for i, (m, c) in enumerate(zip(sizes, labels, strict=True))])
 
+
+# Flow matching's likelihood solves an ODE with 100 network evaluations and as many backward
+# passes per image, so it is scored on the first ODE_TEST_IMAGES test images (the flow
+# chapter's RealNVP, one pass per image, on all 10,000)
+ODE_TEST_IMAGES = 1_000
 
 # What `python -m gentut.metrics --only ...` can refresh; "facts" (read from the shipped
 # file's history, free) are refreshed on every run.
@@ -226,7 +243,8 @@ GROUPS = {
     "reference": "the same measures for n real training images: the FID floor, "
                  "real-against-real precision and recall",
     "likelihood": "the VAEs' ELBO and importance-weighted log p(x) (about 20 min at "
-                  "k = 500 on a 2-core CPU); the flow's exact bits per dimension",
+                  "k = 500 on a 2-core CPU); the flows' exact bits per dimension (flow "
+                  f"matching's on the first {ODE_TEST_IMAGES:,} test images)",
     "codes": "InfoGAN's categorical code as a classifier",
     "cost": "seconds per training iteration timed here (gentut.cost) x the recipe's "
             "iterations",
@@ -242,7 +260,7 @@ def facts(name: str) -> dict:
             "iterations": h.steps, "batch_size": info["batch_size"],
             "images_seen": h.steps * int(info["batch_size"]), "bf16": bool(info["bf16"]),
             "train_time_s": info["wall_time_s"], "device": device,
-            "device_name": RECORDED_GPU if device.startswith("cuda") else "the 2-core CPU"}
+            "device_name": str(info.get("machine", EARLY_MACHINES[device.split(":")[0]]))}
 
 
 def evaluate(model: str | nn.Module, dataset: str | None = None, *, n: int = 10_000,
@@ -280,7 +298,11 @@ def evaluate(model: str | nn.Module, dataset: str | None = None, *, n: int = 10_
         row.update(elbo=elbo(model, real), log_likelihood=iw_log_likelihood(model, real, k),
                    importance_samples=k)
     if isinstance(model, RealNVP) and "likelihood" in only:
-        row.update(bits_per_dim=flow_bits_per_dim(model, real, seed=seed))
+        row.update(bits_per_dim=flow_bits_per_dim(model, real, seed=seed),
+                   likelihood_images=len(real))
+    if isinstance(model, FlowMatching) and "likelihood" in only:
+        row.update(bits_per_dim=flow_bits_per_dim(model, real[:ODE_TEST_IMAGES], seed=seed),
+                   likelihood_images=ODE_TEST_IMAGES)
     if isinstance(model, InfoGAN) and "codes" in only:
         row.update(infogan_code_accuracy(model, clf, test, n, seed))
     return row

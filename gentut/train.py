@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import Batches
+from .hardware import machine
 from .models.base import Generative, Trainable
 
 SNAPSHOTS = (1, 100, 200, 400, 800)  # the iterations of Chang's Figure 1
@@ -98,7 +99,8 @@ def fit(model: Trainable, batches: Batches, steps: int, *,
     opt = model.optimizers()
     torch.manual_seed(seed)
     history = restore(checkpoint, model, opt, batches) if resume else History()
-    history.info.update(device=str(batches.device), batch_size=batches.batch_size, seed=seed,
+    history.info.update(device=str(batches.device), machine=machine(batches.device),
+                        batch_size=batches.batch_size, seed=seed,
                         steps_per_epoch=len(batches), bf16=bf16)
     log = LossLog(history, checkpoint)
     clock = Clock(history)

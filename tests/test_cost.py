@@ -22,8 +22,3 @@ def test_a_network_trained_on_two_data_sets_is_timed_once():
     assert all(pretrained.recipe_of(g).family is pretrained.recipe_of(n).family
                for n in pretrained.RECIPES for g in [cost.group(n)])
     assert len(groups) < len(pretrained.RECIPES)
-
-
-def test_machine_names_the_cpu_and_torch():
-    text = cost.machine("cpu")
-    assert "threads" in text and "torch" in text

@@ -38,9 +38,11 @@ class GaussianVelocity(nn.Module):
         self.register_buffer("mu", mu)
         self.register_buffer("s", s)
         self.calls = 0
+        self.images = 0  # images evaluated, over all calls
 
     def forward(self, x, t, y):
         self.calls += 1
+        self.images += len(x)
         t = t.view(-1, *[1] * (x.dim() - 1)).to(x.dtype)
         var_t = (1 - t) ** 2 + t ** 2 * self.s ** 2
         return self.mu + (t * self.s ** 2 - (1 - t)) / var_t * (x - t * self.mu)
@@ -221,7 +223,15 @@ def test_default_samplers_cost_fifty_evaluations_and_ancestral_the_full_chain():
     for family, sampler, calls in cases:
         model = family(net=GaussianVelocity(mu, s))
         model.sample(2, seed=0, sampler=sampler)
-        assert model.ema.calls == calls, (family, sampler)
+        assert model.ema.calls == calls == model.evaluations(sampler), (family, sampler)
+    for family in (models.DDPM, models.FlowMatching):  # guidance: two predictions a step
+        for omega, per_sample in ((1.0, 10), (2.0, 20)):
+            model = family(net=GaussianVelocity(mu, s))
+            model.sample(3, seed=0, y=[1, 2, 3], steps=10 // model.samplers[model.sampler],
+                         guidance=omega)
+            assert model.ema.images == 3 * per_sample
+            assert model.evaluations(steps=10 // model.samplers[model.sampler],
+                                     guidance=omega) == per_sample
     with pytest.raises(ValueError, match="full chain"):
         models.DDPM(net=GaussianVelocity(mu, s)).sample(2, sampler="ancestral", steps=50)
     with pytest.raises(ValueError, match="unknown sampler"):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gentut import data, models, train
+from gentut import data, hardware, models, train
 from gentut.bench import compare
 
 
@@ -63,6 +63,8 @@ def test_history_records_snapshots_of_a_fixed_batch(mnist):
     expected = (model.sample(16, seed=0) * 255).round().to(torch.uint8)
     assert torch.equal(last, expected)
     assert h.info["device"] == "cpu" and h.info["steps_per_epoch"] == 10
+    assert h.info["machine"] == hardware.machine("cpu")  # "AMD EPYC, 2 cores, 2 threads, ..."
+    assert "threads" in h.info["machine"] and "torch" in h.info["machine"]
     assert h.info["wall_time_s"] > 0 and h.info["seconds_per_epoch"] > 0
 
 

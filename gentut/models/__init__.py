@@ -3,7 +3,7 @@
 from .base import Adversarial, Generative, Trainable
 from .classifier import Classifier
 from .dcgan import DCGAN
-from .diffusion import DDPM
+from .diffusion import DDPM, Guided
 from .flow import RealNVP
 from .flowmatch import FlowMatching
 from .gan import GAN
@@ -13,4 +13,4 @@ from .unet import UNet
 from .vae import VAE, Autoencoder
 
 __all__ = ["Adversarial", "Autoencoder", "Classifier", "DCGAN", "DDPM", "FlowMatching", "GAN",
-           "Generative", "InfoGAN", "RealNVP", "StyleGAN", "Trainable", "UNet", "VAE"]
+           "Generative", "Guided", "InfoGAN", "RealNVP", "StyleGAN", "Trainable", "UNet", "VAE"]

@@ -141,7 +141,8 @@ class Guided(Generative):
     guidance = GUIDANCE
     sampler: str = ""
     steps: int = 0
-    samplers: tuple[str, ...] = ()
+    samplers: dict[str, int] = {}  # each sampler's network evaluations per step
+    fixed_steps: dict[str, int] = {}  # samplers whose number of steps is fixed
     loss_name: str = ""  # the family's regression loss, as its history records it
 
     def __init__(self, net: nn.Module | None = None) -> None:
@@ -232,6 +233,15 @@ class Guided(Generative):
         """Images in [-1, 1] from the noise x with `sampler`; the family's sampling."""
         raise NotImplementedError
 
+    def evaluations(self, sampler: str | None = None, steps: int | None = None,
+                    guidance: float | None = None) -> int:
+        """Network evaluations per sample with `sampler` in `steps` steps (the defaults where
+        None): unconditional where `guidance` is None, twice as many where omega mixes two
+        predictions (omega other than 0 and 1, see `predict`)."""
+        sampler = sampler or self.sampler
+        steps = steps or self.fixed_steps.get(sampler, self.steps)
+        return self.samplers[sampler] * steps * (1 if guidance in (None, 0, 1) else 2)
+
     def decode(self, z: torch.Tensor, y: int | Sequence[int] | torch.Tensor | None = None, *,
                steps: int | None = None, guidance: float | None = None) -> torch.Tensor:
         """Images in [-1, 1] for starting noise z with the default sampler (a deterministic map
@@ -251,7 +261,7 @@ class Guided(Generative):
         generator = None if seed is None else torch.Generator().manual_seed(seed)
         sampler = sampler or self.sampler
         if sampler not in self.samplers:
-            raise ValueError(f"unknown sampler {sampler!r}: choose one of {self.samplers}")
+            raise ValueError(f"unknown sampler {sampler!r}: choose one of {tuple(self.samplers)}")
         x = self.prior(n, generator).to(self.device)
         labels = None if y is None else self.labels(y, n)
         was_training = self.training
@@ -273,7 +283,8 @@ class DDPM(Guided):
     # (Song et al., Table 1: at 50 steps its FID is within a few points of 1000)
     sampler = "ddim"
     steps = 50
-    samplers = ("ddim", "ancestral")
+    samplers = {"ddim": 1, "ancestral": 1}
+    fixed_steps = {"ancestral": T}
     loss_name = "loss_simple"
     clip_x0 = True  # clamp predicted x_0 to [-1, 1] while sampling, as Ho et al.'s code does
 

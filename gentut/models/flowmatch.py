@@ -105,7 +105,7 @@ class FlowMatching(Guided):
     # Heun in 25 steps: 50 network evaluations, the cost of DDPM's default DDIM in 50
     sampler = "heun"
     steps = 25
-    samplers = ("heun", "euler")
+    samplers = {"heun": 2, "euler": 1}
     loss_name = "loss_cfm"
 
     def loss(self, x_1: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

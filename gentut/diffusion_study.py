@@ -1,0 +1,184 @@
+"""What a diffusion model's sampler buys and costs: the study the diffusion chapter reads.
+
+For each shipped DDPM and flow-matching model, on one machine:
+- "sampling": for each sampler and number of steps, the FID of n unconditional samples
+  against the test set and the seconds 64 of them take;
+- "guidance": for each guidance scale omega, n samples spread evenly over the classes, their
+  FID, precision and recall against the test set, and the agreement: the share the
+  evaluation classifier reads as the class asked for;
+- "cost": one U-Net evaluation of 64 images, and the single pass of every shipped GAN of
+  the same data set, timed the same way.
+FIDs here come from n samples (2,000 by default, against the comparison's 10,000): FID is
+biased upwards at small n, so they compare with each other and with the "floor" recorded
+beside them, n real training images scored the same way, not with `metrics.json`.
+`python -m gentut.diffusion_study NAME...` measures and updates
+`gentut/weights/diffusion_study.json`, keeping the rows of models not named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from . import metrics, pretrained
+from .hardware import machine
+from .models import Adversarial, Guided
+from .models.unet import NULL_CLASS
+
+RECORD = pretrained.WEIGHTS / "diffusion_study.json"
+# (sampler, steps) per family: DDIM from 10 steps to the full chain, and the ancestral
+# chain; Euler and Heun at 10 to 100 network evaluations (Heun takes two a step)
+SAMPLERS = {"DDPM": [("ddim", k) for k in (10, 20, 50, 100, 250, 1000)] + [("ancestral", 1000)],
+            "FlowMatching": [("euler", k) for k in (10, 20, 50, 100)]
+            + [("heun", k) for k in (5, 10, 25, 50)]}
+OMEGAS = (0.0, 1.0, 2.0, 3.0, 5.0)  # Ho & Salimans' w = omega - 1 from -1 (none) to 4
+TIMED = 64  # images per timed draw: one figure's worth
+GROUPS = {"sampling": "FID and seconds per 64 images for each sampler and number of steps",
+          "guidance": "FID, precision, recall and agreement for each guidance scale",
+          "cost": "one U-Net evaluation and each GAN's single pass, per 64 images"}
+
+
+def seconds(fn: Callable[[], object], device: torch.device, at_least: float = 2.0,
+            repeats: int = 5) -> float:
+    """The median wall time of fn() over `repeats` calls, or fewer once `at_least` seconds
+    have passed (a full chain runs once). Call it warm: the first call on a new shape pays
+    for allocations and oneDNN's kernel choices."""
+    times: list[float] = []
+    while len(times) < repeats and sum(times) < at_least:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def warm_up(model: Guided) -> None:
+    """One short draw of TIMED images, conditional and not, so timings start warm."""
+    model.sample(TIMED, seed=0, steps=2)
+    model.sample(TIMED, seed=0, y=0, steps=2, guidance=2.0)
+
+
+def sampling(model: Guided, name: str, f_real: torch.Tensor, clf, n: int,
+             configs: list[tuple[str, int]] | None = None, seed: int = 0) -> list[dict]:
+    """One row per (sampler, steps) of `configs` (default: the family's in SAMPLERS): FID of
+    n unconditional samples against the real features `f_real`, seconds per TIMED images."""
+    configs = SAMPLERS[type(model).__name__] if configs is None else configs
+    warm_up(model)
+    rows = []
+    for sampler, steps in configs:
+        fake = metrics.draw(model, n, seed, sampler=sampler, steps=steps)
+        rows.append({
+            "model": name, "sampler": sampler, "steps": steps,
+            "evaluations": model.evaluations(sampler, steps), "samples": n,
+            "fid": metrics.fid_from_features(metrics.features(fake, clf), f_real),
+            "seconds_per_64": seconds(lambda s=sampler, k=steps: model.sample(
+                TIMED, seed=seed, sampler=s, steps=k), model.device)})
+    return rows
+
+
+def guidance(model: Guided, name: str, f_real: torch.Tensor, clf, n: int,
+             omegas: tuple[float, ...] = OMEGAS, seed: int = 0) -> list[dict]:
+    """One row per omega: n samples with the default sampler, class k % 10 for the k-th, and
+    their FID, precision and recall against `f_real`, and the agreement with the classes."""
+    labels = torch.arange(n) % NULL_CLASS
+    rows = []
+    for omega in omegas:
+        fake = metrics.draw(model, n, seed, y=labels, guidance=omega)
+        f_fake = metrics.features(fake, clf)
+        precision, recall = metrics.precision_recall_from_features(f_fake, f_real)
+        agreement = (clf.predict(fake).argmax(1) == labels).double().mean().item()
+        rows.append({"model": name, "guidance": omega, "sampler": model.sampler,
+                     "steps": model.steps, "evaluations": model.evaluations(guidance=omega),
+                     "samples": n, "fid": metrics.fid_from_features(f_fake, f_real),
+                     "precision": precision, "recall": recall, "agreement": agreement})
+    return rows
+
+
+@torch.no_grad()
+def cost(model: Guided, name: str, dataset: str) -> list[dict]:
+    """Seconds per TIMED images: one evaluation of `model`'s U-Net, and one pass of the
+    generator of each shipped GAN of `dataset`, each warmed up first."""
+    x = torch.randn(TIMED, *model.image_shape, device=model.device)
+    t = torch.full((TIMED,), 0.5, device=model.device)
+    null = torch.full((TIMED,), NULL_CLASS, device=model.device)
+    model.ema(x, t, null)
+    rows = [{"model": name, "pass": "one U-Net evaluation",
+             "seconds_per_64": seconds(lambda: model.ema(x, t, null), model.device)}]
+    for other in pretrained.available():
+        if pretrained.recipe_of(other).dataset != dataset:
+            continue
+        gan = pretrained.load(other, model.device)
+        if isinstance(gan, Adversarial):
+            gan.sample(TIMED, seed=0)
+            rows.append({"model": other, "pass": "one generator pass",
+                         "seconds_per_64": seconds(lambda g=gan: g.sample(TIMED, seed=0),
+                                                   model.device)})
+    return rows
+
+
+def study(names: list[str], n: int = 2_000, only: set[str] | None = None,
+          device: str = "cpu", record: dict | None = None) -> dict:
+    """Measure the groups `only` (default: all) of the shipped models `names` on `device`,
+    replacing their rows in `record` (the recorded study, say) and keeping the others'."""
+    only = set(GROUPS) if only is None else only
+    record = {group: [] for group in (*GROUPS, "floor")} if record is None else record
+    for name in names:
+        model = pretrained.load(name, device)
+        if not isinstance(model, Guided):
+            raise ValueError(f"{name} is not a diffusion or flow-matching model")
+        dataset = pretrained.recipe_of(name).dataset
+        clf = metrics.classifier(dataset).to(model.device)
+        f_real = metrics.features(metrics.real_images(dataset).to(model.device), clf)
+        if only & {"sampling", "guidance"}:
+            floor = metrics.features(metrics.real_train_pick(dataset, n).to(model.device), clf)
+            record["floor"] = [r for r in record.get("floor", []) if r["dataset"] != dataset] + [
+                {"dataset": dataset, "samples": n,
+                 "fid": metrics.fid_from_features(floor, f_real)}]
+        for group in sorted(only):
+            start = time.time()
+            rows = (sampling(model, name, f_real, clf, n) if group == "sampling" else
+                    guidance(model, name, f_real, clf, n) if group == "guidance" else
+                    cost(model, name, dataset))
+            where = {"dataset": dataset, "machine": machine(model.device),
+                     "load_average": os.getloadavg()[0]}
+            record[group] = ([r for r in record.get(group, []) if r["model"] != name]
+                             + [{**r, **where} for r in rows])
+            print(f"{name} {group}: {time.time() - start:.0f} s", flush=True)
+            for r in rows:
+                print(json.dumps(r), flush=True)
+    return record
+
+
+def recorded() -> dict:
+    """The study as `python -m gentut.diffusion_study` recorded it."""
+    return json.loads(RECORD.read_text())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m gentut.diffusion_study",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="+", help="shipped diffusion or flow-matching models")
+    parser.add_argument("--only", default=",".join(GROUPS), metavar="GROUP[,GROUP...]",
+                        help=f"what to measure, of {', '.join(GROUPS)} (default: all)")
+    parser.add_argument("-n", type=int, default=2_000, help="samples per point")
+    parser.add_argument("--device", default="cpu", help="where to sample (default: cpu)")
+    args = parser.parse_args(argv)
+    only = set(args.only.split(","))
+    if only - set(GROUPS):
+        parser.error(f"unknown groups {sorted(only - set(GROUPS))}: choose from {list(GROUPS)}")
+    record = recorded() if RECORD.exists() else None
+    record = study(args.names, args.n, only, args.device, record)
+    RECORD.write_text(json.dumps(record, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
