@@ -30,11 +30,19 @@ MAX_BETA = 0.999             # Nichol & Dhariwal, section 3.2: clip beta_t, no s
 LR = 1e-3                    # measured; see the note in `Guided.optimizers`
 BATCH_SIZE = 128             # Ho et al., appendix B
 GRAD_CLIP = 1.0              # Ho et al.'s released code clips the gradient norm at 1
-P_UNCOND = 0.1               # Ho & Salimans: a label is dropped to the null class with p = 0.1
+# A label is dropped to the null class with p = 0.5, where Ho & Salimans drop 0.1 or 0.2: the
+# unconditional prediction, which `sample` uses without labels, learns only from the dropped
+# ones. At 0.1, after the recipe's 18,720 steps on MNIST, 500 unconditional samples scored
+# FID 70.9 against 16.1 for 500 conditional ones (500 real images: 15.0); 2,000 more steps
+# at 0.5 brought the unconditional FID to 54.5 (book/making/diffusion.md)
+P_UNCOND = 0.5
 EMA_DECAY = 0.999            # the weights' moving average; Ho et al. use 0.9999 for 800k steps
 # omega = 1 + w of Ho & Salimans, who sweep w from 0.1 to 4: small w gives their best FID,
 # large w their best Inception Score; omega = 2 is a middle choice for the chapter to measure
 GUIDANCE = 2.0
+# images per network call when sampling on a CPU: in slices of 64, the U-Net took 2.1 ms an
+# image against 3.1 ms in one call of 1,024 (2-core AMD EPYC, float32; 64 and 128 were best)
+CPU_BATCH = 64
 
 EpsModel = Callable[[torch.Tensor, int], torch.Tensor]  # (x_t, integer step t) -> eps
 
@@ -207,12 +215,20 @@ class Guided(Generative):
         tt = torch.full((len(x),), t, device=x.device)
         null = torch.full((len(x),), NULL_CLASS, device=x.device, dtype=torch.long)
         if y is None or guidance == 0:
-            return self.ema(x, tt, null)
+            return self.network(x, tt, null)
         if guidance == 1:
-            return self.ema(x, tt, y)
-        both = self.ema(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([y, null]))
+            return self.network(x, tt, y)
+        both = self.network(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([y, null]))
         cond, uncond = both.chunk(2)
         return uncond + guidance * (cond - uncond)
+
+    def network(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The EMA network on a batch, in slices of CPU_BATCH images on a CPU, whose caches
+        hold a small batch's activations: the outputs of one call, up to rounding, sooner."""
+        if x.device.type != "cpu" or len(x) <= CPU_BATCH:
+            return self.ema(x, t, y)
+        return torch.cat([self.ema(*part) for part in zip(x.split(CPU_BATCH), t.split(CPU_BATCH),
+                                                          y.split(CPU_BATCH), strict=True)])
 
     def labels(self, y: int | Sequence[int] | torch.Tensor, n: int) -> torch.Tensor:
         """y as n class labels on the model's device: one label for all, or one per image."""
