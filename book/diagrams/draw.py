@@ -27,6 +27,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Polygon  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 
+from gentut.models.diffusion import GUIDANCE, P_UNCOND  # noqa: E402
+
 OUT = Path(__file__).resolve().parents[2] / "gentut" / "diagrams"
 WIDTH = 9.5  # inches: about 700 px in the book, so 11 pt text stays about 11 px tall
 
@@ -596,7 +598,7 @@ def diffusion() -> Figure:
     plus = box(ax, unet.x, ye, 0.36, 0.36, "$+$", size=13)
     cemb = box(ax, 7.1, ye, 1.45, 0.6, "class embedding\n10 classes + null", kind="G",
                size=11)
-    drop = box(ax, 8.62, ye, 1.15, 0.6, "$y \\to$ null\nwith $p = 0.1$", size=11)
+    drop = box(ax, 8.62, ye, 1.15, 0.6, f"$y \\to$ null\nwith $p = {P_UNCOND:g}$", size=11)
     y = var(ax, drop.x, ye - 0.75, "$y$")
     arrow(ax, temb.right, plus.left)
     arrow(ax, cemb.left, plus.right)
@@ -630,7 +632,7 @@ def diffusion() -> Figure:
     arrow(ax, stepb.bottom, x0s.top)
     label(ax, x0s.x - 0.3, x0s.y, "the image, after $t = 1$", ha="right")
     label(ax, net.x, ys - 0.55, "the EMA network, run twice", va="top", size=11)
-    label(ax, guide.x, ys - 0.55, r"classifier-free guidance, $\omega = 2$", va="top",
+    label(ax, guide.x, ys - 0.55, rf"classifier-free guidance, $\omega = {GUIDANCE:g}$", va="top",
           size=11)
     label(ax, 0.3, ys - 0.95, r"ancestral (Ho et al., Algorithm 2): draw $x_{t-1}$ from "
           r"$\mathcal{N}(\mu_\theta, \tilde\beta_t I)$, all $T$ steps" "\n"
