@@ -1,23 +1,29 @@
-"""What training costs: each shipped model's real training step, timed on this machine.
+"""What training and sampling cost: each shipped model's real training step, and its draw
+of 64 samples, timed on this machine.
 
 `seconds_per_iteration(name)` builds the network of `name`'s recipe, feeds it real batches
 of its data set at the recipe's batch size through the course's loop (`train.fit`, bf16
 where the recipe asks for it and the device runs it in hardware), lets it warm up, then
 times further iterations. Multiplied by the recipe's number of iterations it gives what the
 whole run would cost on this one device, whatever device the shipped model trained on.
-Run `python -m gentut.metrics --only cost` to time every network and record the result.
+`sampling_seconds(model)` times what a reader waits for: one draw of 64 samples with the
+model's default sampler (a GAN's single pass, a diffusion model's 50 network evaluations).
+Run `python -m gentut.metrics --only cost` to time every model and record the results.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
 from . import data, pretrained
 from .hardware import device as pick_device
 from .hardware import fast_bf16, machine
+from .models import Generative
 from .train import fit
 
 WARMUP = 5   # untimed iterations first: allocations, oneDNN's kernel choices, Adam's state
@@ -35,6 +41,29 @@ def group(name: str) -> str:
 def _sync(dev: torch.device) -> None:
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
+
+
+def seconds(fn: Callable[[], object], device: torch.device, at_least: float = 2.0,
+            repeats: int = 5) -> float:
+    """The median wall time of fn() over `repeats` calls, or fewer once `at_least` seconds
+    have passed (a slow call runs once). Call it warm: the first call on a new shape pays
+    for allocations and oneDNN's kernel choices."""
+    times: list[float] = []
+    while len(times) < repeats and sum(times) < at_least:
+        _sync(device)
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def sampling_seconds(model: Generative, n: int = 64, **options) -> float:
+    """Seconds `model` takes to draw n samples (`options`, such as a diffusion model's
+    sampler and steps, go to its `sample`), after one draw of n with its defaults: the
+    shapes' first call pays for allocations and kernel choices."""
+    model.sample(n, seed=0)
+    return seconds(lambda: model.sample(n, seed=0, **options), model.device)
 
 
 def seconds_per_iteration(name: str, steps: int = STEPS, warmup: int = WARMUP,

@@ -6,8 +6,8 @@ For each shipped DDPM and flow-matching model, on one machine:
 - "guidance": for each guidance scale omega, n samples spread evenly over the classes, their
   FID, precision and recall against the test set, and the agreement: the share the
   evaluation classifier reads as the class asked for;
-- "cost": one U-Net evaluation of 64 images, and the single pass of every shipped GAN of
-  the same data set, timed the same way.
+- "cost": one U-Net evaluation of 64 images (`metrics.json` holds every model's time to
+  draw 64 samples, the GANs' single pass included, timed the same way by `gentut.cost`).
 FIDs here come from n samples, 1,000 by default against the comparison's 10,000: the DDPM's
 curve alone is 2.4 million network evaluations per 1,000 samples, about 80 minutes on a
 2-core CPU. FID is biased upwards at small n, so they compare with each other and with the
@@ -22,15 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import time
-from collections.abc import Callable
 
 import torch
 
 from . import metrics, pretrained
+from .cost import sampling_seconds, seconds
 from .hardware import machine
-from .models import Adversarial, Guided
+from .models import Guided
 from .models.unet import NULL_CLASS
 
 RECORD = pretrained.WEIGHTS / "diffusion_study.json"
@@ -43,30 +42,7 @@ OMEGAS = (0.0, 1.0, 2.0, 3.0, 5.0)  # Ho & Salimans' w = omega - 1 from -1 (none
 TIMED = 64  # images per timed draw: one figure's worth
 GROUPS = {"sampling": "FID and seconds per 64 images for each sampler and number of steps",
           "guidance": "FID, precision, recall and agreement for each guidance scale",
-          "cost": "one U-Net evaluation and each GAN's single pass, per 64 images"}
-
-
-def seconds(fn: Callable[[], object], device: torch.device, at_least: float = 2.0,
-            repeats: int = 5) -> float:
-    """The median wall time of fn() over `repeats` calls, or fewer once `at_least` seconds
-    have passed (a full chain runs once). Call it warm: the first call on a new shape pays
-    for allocations and oneDNN's kernel choices."""
-    times: list[float] = []
-    while len(times) < repeats and sum(times) < at_least:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def warm_up(model: Guided) -> None:
-    """One short draw of TIMED images, conditional and not, so timings start warm."""
-    model.sample(TIMED, seed=0, steps=2)
-    model.sample(TIMED, seed=0, y=0, steps=2, guidance=2.0)
+          "cost": "one evaluation of the U-Net on 64 images"}
 
 
 def sampling(model: Guided, name: str, f_real: torch.Tensor, clf, n: int,
@@ -74,7 +50,6 @@ def sampling(model: Guided, name: str, f_real: torch.Tensor, clf, n: int,
     """One row per (sampler, steps) of `configs` (default: the family's in SAMPLERS): FID of
     n unconditional samples against the real features `f_real`, seconds per TIMED images."""
     configs = SAMPLERS[type(model).__name__] if configs is None else configs
-    warm_up(model)
     rows = []
     for sampler, steps in configs:
         fake = metrics.draw(model, n, seed, sampler=sampler, steps=steps)
@@ -82,8 +57,7 @@ def sampling(model: Guided, name: str, f_real: torch.Tensor, clf, n: int,
             "model": name, "sampler": sampler, "steps": steps,
             "evaluations": model.evaluations(sampler, steps), "samples": n,
             "fid": metrics.fid_from_features(metrics.features(fake, clf), f_real),
-            "seconds_per_64": seconds(lambda s=sampler, k=steps: model.sample(
-                TIMED, seed=seed, sampler=s, steps=k), model.device)})
+            "seconds_per_64": sampling_seconds(model, TIMED, sampler=sampler, steps=steps)})
     return rows
 
 
@@ -106,25 +80,14 @@ def guidance(model: Guided, name: str, f_real: torch.Tensor, clf, n: int,
 
 
 @torch.no_grad()
-def cost(model: Guided, name: str, dataset: str) -> list[dict]:
-    """Seconds per TIMED images: one evaluation of `model`'s U-Net, and one pass of the
-    generator of each shipped GAN of `dataset`, each warmed up first."""
+def cost(model: Guided, name: str) -> list[dict]:
+    """Seconds for one evaluation of `model`'s U-Net on TIMED images, warmed up first."""
     x = torch.randn(TIMED, *model.image_shape, device=model.device)
     t = torch.full((TIMED,), 0.5, device=model.device)
     null = torch.full((TIMED,), NULL_CLASS, device=model.device)
     model.ema(x, t, null)
-    rows = [{"model": name, "pass": "one U-Net evaluation",
+    return [{"model": name, "pass": "one U-Net evaluation",
              "seconds_per_64": seconds(lambda: model.ema(x, t, null), model.device)}]
-    for other in pretrained.available():
-        if pretrained.recipe_of(other).dataset != dataset:
-            continue
-        gan = pretrained.load(other, model.device)
-        if isinstance(gan, Adversarial):
-            gan.sample(TIMED, seed=0)
-            rows.append({"model": other, "pass": "one generator pass",
-                         "seconds_per_64": seconds(lambda g=gan: g.sample(TIMED, seed=0),
-                                                   model.device)})
-    return rows
 
 
 def study(names: list[str], n: int = 1_000, only: set[str] | None = None,
@@ -150,7 +113,7 @@ def study(names: list[str], n: int = 1_000, only: set[str] | None = None,
             start = time.time()
             rows = (sampling(model, name, f_real, clf, n) if group == "sampling" else
                     guidance(model, name, f_real, clf, n) if group == "guidance" else
-                    cost(model, name, dataset))
+                    cost(model, name))
             where = {"dataset": dataset, "machine": machine(model.device),
                      "load_average": os.getloadavg()[0]}
             record[group] = ([r for r in record.get(group, []) if r["model"] != name]

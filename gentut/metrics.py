@@ -247,7 +247,7 @@ GROUPS = {
                   f"matching's on the first {ODE_TEST_IMAGES:,} test images)",
     "codes": "InfoGAN's categorical code as a classifier",
     "cost": "seconds per training iteration timed here (gentut.cost) x the recipe's "
-            "iterations",
+            "iterations; seconds to draw 64 samples",
 }
 
 
@@ -343,7 +343,8 @@ def measure(names: list[str], n: int = 10_000, k: int = 500, only: set[str] | No
                        cpu_training_s=t["seconds_per_iteration"] * row["iterations"],
                        cost_machine=t["machine"], cost_timed=t["model"],
                        cost_steps=t["steps"], cost_cpu_share=t["cpu_share"],
-                       cost_load_average=t["load_average"])
+                       cost_load_average=t["load_average"],
+                       sample_seconds_per_64=cost.sampling_seconds(pretrained.load(name)))
         row["evaluation_s"] = time.time() - start
         for key in ("q_confusion", "g_confusion"):
             if key in row and not isinstance(row[key], list):

@@ -1,6 +1,10 @@
 """The cost timer measures real training steps: positive times that grow with the steps."""
 
 import math
+import time
+
+import pytest
+import torch
 
 from gentut import cost, pretrained
 
@@ -22,3 +26,23 @@ def test_a_network_trained_on_two_data_sets_is_timed_once():
     assert all(pretrained.recipe_of(g).family is pretrained.recipe_of(n).family
                for n in pretrained.RECIPES for g in [cost.group(n)])
     assert len(groups) < len(pretrained.RECIPES)
+
+
+def test_seconds_is_a_median_and_stops_once_slow_calls_add_up():
+    calls = []
+
+    def nap(seconds):
+        calls.append(seconds)
+        time.sleep(seconds)
+
+    assert cost.seconds(lambda: nap(0.01), torch.device("cpu"), repeats=3) == pytest.approx(
+        0.01, abs=0.01)
+    assert len(calls) == 3
+    calls.clear()
+    cost.seconds(lambda: nap(0.3), torch.device("cpu"), at_least=0.5, repeats=5)
+    assert len(calls) == 2  # 0.6 s after two calls: enough
+
+
+def test_sampling_seconds_times_a_draw_of_64():
+    gan = pretrained.load("gan-mnist")
+    assert 0 < cost.sampling_seconds(gan) < 1  # an MLP's single pass

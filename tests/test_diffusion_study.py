@@ -57,13 +57,10 @@ def test_sampling_rows_count_evaluations_and_time(mnist_test, clf, f_real):
     assert all(0 < r["seconds_per_64"] < 5 for r in rows)
 
 
-def test_cost_times_the_unet_and_every_shipped_gan_of_the_data_set(mnist_test):
-    rows = diffusion_study.cost(Replay(mnist_test), "replay", "mnist")
-    gans = {n for n in pretrained.available() if pretrained.recipe_of(n).dataset == "mnist"
-            and isinstance(pretrained.load(n), models.Adversarial)}
-    assert rows[0]["pass"] == "one U-Net evaluation"
-    assert {r["model"] for r in rows[1:]} == gans and len(gans) >= 3
-    assert all(r["seconds_per_64"] > 0 for r in rows)
+def test_cost_times_one_unet_evaluation(mnist_test):
+    rows = diffusion_study.cost(Replay(mnist_test), "replay")
+    assert [r["pass"] for r in rows] == ["one U-Net evaluation"]
+    assert 0 < rows[0]["seconds_per_64"] < 5
 
 
 def test_study_replaces_the_named_models_rows_and_keeps_the_others(mnist_test, monkeypatch):

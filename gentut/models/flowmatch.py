@@ -55,26 +55,26 @@ def heun_sample(v: Velocity, x: torch.Tensor, steps: int) -> torch.Tensor:
 
 def probe_like(x: torch.Tensor, kind: str = "rademacher",
                generator: torch.Generator | None = None) -> torch.Tensor:
-    """A Hutchinson probe of x's shape with E[z z^T] = I: Rademacher (+-1) or Gaussian entries,
+    """A Hutchinson probe of x's shape with E[r r^T] = I: Rademacher (+-1) or Gaussian entries,
     drawn on the CPU from `generator`."""
     if kind == "rademacher":
-        z = torch.randint(0, 2, x.shape, generator=generator).float() * 2 - 1
+        r = torch.randint(0, 2, x.shape, generator=generator).float() * 2 - 1
     elif kind == "gaussian":
-        z = torch.randn(x.shape, generator=generator)
+        r = torch.randn(x.shape, generator=generator)
     else:
         raise ValueError(f"unknown probe {kind!r}: choose 'rademacher' or 'gaussian'")
-    return z.to(x.device)
+    return r.to(x.device)
 
 
 def divergence(v: Velocity, x: torch.Tensor, t: float,
-               z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """v(x, t) and Hutchinson's estimate of its divergence per example, z^T (dv/dx) z:
-    unbiased, since E[z^T A z] = tr A when E[z z^T] = I; one vector-Jacobian product."""
+               r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """v(x, t) and Hutchinson's estimate of its divergence per example, r^T (dv/dx) r:
+    unbiased, since E[r^T A r] = tr A when E[r r^T] = I; one vector-Jacobian product."""
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
         out = v(x, t)
-        (vjp,) = torch.autograd.grad(out, x, z)                  # z^T dv/dx
-    return out.detach(), (vjp * z).flatten(1).sum(1)
+        (vjp,) = torch.autograd.grad(out, x, r)                  # r^T dv/dx
+    return out.detach(), (vjp * r).flatten(1).sum(1)
 
 
 def ode_log_likelihood(v: Velocity, x_1: torch.Tensor, steps: int = LIKELIHOOD_STEPS,
@@ -87,12 +87,12 @@ def ode_log_likelihood(v: Velocity, x_1: torch.Tensor, steps: int = LIKELIHOOD_S
     estimator with one probe per example held along the path. Exact but for the solver's
     error; the estimate is unbiased over probes.
     """
-    z = probe_like(x_1, probe, generator)
+    r = probe_like(x_1, probe, generator)
     x, integral = x_1, x_1.new_zeros(len(x_1))
     for t, s in time_grid(steps, 1.0, 0.0):
         h = s - t                                                 # negative: t runs to 0
-        d1, div1 = divergence(v, x, t, z)
-        d2, div2 = divergence(v, x + h * d1, s, z)
+        d1, div1 = divergence(v, x, t, r)
+        d2, div2 = divergence(v, x + h * d1, s, r)
         x = x + h / 2 * (d1 + d2)
         integral = integral - h / 2 * (div1 + div2)               # int_0^1 = -int_1^0
     return standard_normal_log_prob(x) - integral
