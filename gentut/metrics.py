@@ -298,8 +298,10 @@ def evaluate(model: str | nn.Module, dataset: str | None = None, *, n: int = 10_
         row.update(elbo=elbo(model, real), log_likelihood=iw_log_likelihood(model, real, k),
                    importance_samples=k)
     if isinstance(model, RealNVP) and "likelihood" in only:
+        # also on flow matching's images, so that the diffusion chapter compares like for like
         row.update(bits_per_dim=flow_bits_per_dim(model, real, seed=seed),
-                   likelihood_images=len(real))
+                   likelihood_images=len(real), ode_subset_bits_per_dim=flow_bits_per_dim(
+                       model, real[:ODE_TEST_IMAGES], seed=seed))
     if isinstance(model, FlowMatching) and "likelihood" in only:
         row.update(bits_per_dim=flow_bits_per_dim(model, real[:ODE_TEST_IMAGES], seed=seed),
                    likelihood_images=ODE_TEST_IMAGES)
