@@ -25,7 +25,10 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-CHAPTER_SECONDS = 30  # a chapter with TRAIN = False, kernel start included
+# seconds a chapter may take with TRAIN = False, kernel start included: 30, and a minute for
+# the diffusion chapter, whose figures run a sampler of tens of network evaluations
+CHAPTER_SECONDS = {"07_diffusion": 60}
+DEFAULT_SECONDS = 30
 TORCH = ["torch==2.14.1", "torchvision==0.29.1"]
 
 AUDIT = """
@@ -95,4 +98,5 @@ def test_chapter_runs_fast_from_a_plain_install(plain, chapter, monkeypatch):
     seconds = time.perf_counter() - start
     opened = sorted(set(log.read_text().split())) if log.exists() else []
     assert opened == [], f"{chapter.name} read files in the checkout: {opened[:5]}"
-    assert seconds < CHAPTER_SECONDS, f"{chapter.name} took {seconds:.0f} s"
+    limit = CHAPTER_SECONDS.get(chapter.stem, DEFAULT_SECONDS)
+    assert seconds < limit, f"{chapter.name} took {seconds:.0f} s (at most {limit} s)"
