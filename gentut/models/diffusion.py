@@ -32,9 +32,10 @@ BATCH_SIZE = 128             # Ho et al., appendix B
 GRAD_CLIP = 1.0              # Ho et al.'s released code clips the gradient norm at 1
 # A label is dropped to the null class with p = 0.5, where Ho & Salimans drop 0.1 or 0.2 (0.5
 # did worse for their guided samples): the unconditional prediction, which `sample` uses
-# without labels, learns only from the dropped ones. At 0.1, after the recipe's 18,720 steps on MNIST, 500 unconditional samples scored
-# FID 70.9 against 16.1 for 500 conditional ones (500 real images: 15.0); 2,000 more steps
-# at 0.5 brought the unconditional FID to 54.5 (book/making/diffusion.md)
+# without labels, learns only from the dropped ones. At 0.1, after the recipe's 18,720 steps
+# on MNIST, 500 unconditional samples scored FID 70.9 against 16.1 for 500 conditional ones
+# (500 real images: 15.0); 2,000 more steps at 0.5 brought the unconditional FID to 54.5
+# (book/making/diffusion.md)
 P_UNCOND = 0.5
 EMA_DECAY = 0.999            # the weights' moving average; Ho et al. use 0.9999 for 800k steps
 # omega = 1 + w of Ho & Salimans, who sweep w from 0.1 to 4: small w gives their best FID,
