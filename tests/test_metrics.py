@@ -182,7 +182,7 @@ RECORDED_FIELDS = ("dataset", "parameters", "iterations", "batch_size", "images_
                    "inception_score", "class_shares", "class_shares_min", "rarest_class",
                    "precision", "recall", "real_precision",
                    "real_recall", "real_inception_score", "cpu_seconds_per_iteration",
-                   "cpu_training_s", "cost_machine")
+                   "cpu_training_s", "cost_machine", "sample_seconds_per_64")
 
 
 def test_the_record_has_every_measure_of_every_shipped_generator():
