@@ -229,13 +229,18 @@ def test_only_refreshes_the_groups_asked_and_keeps_the_rest(tmp_path, monkeypatc
     monkeypatch.setattr(metrics, "RECORD", record)
     before = {r["model"]: r for r in metrics.recorded()}
     for r in before.values():
-        r["cpu_seconds_per_iteration"] = -1.0  # so that a refresh shows
+        r["cpu_seconds_per_iteration"] = r["sample_seconds_per_64"] = -1.0  # a refresh shows
     record.write_text(json.dumps(list(before.values())))
     metrics.main(["gan-mnist", "--only", "cost", "--steps", "3"])
     after = {r["model"]: r for r in metrics.recorded()}
     assert after["gan-mnist"]["cpu_seconds_per_iteration"] > 0  # measured again
     assert after["gan-mnist"]["cost_steps"] == 3
     assert after["gan-mnist"]["fid"] == before["gan-mnist"]["fid"]  # not measured: kept
+    assert after["gan-mnist"]["sample_seconds_per_64"] == -1.0  # its own group: kept
     assert after["dcgan-mnist"] == before["dcgan-mnist"]  # not named: untouched
+    metrics.main(["gan-mnist", "--only", "sampling"])
+    again = {r["model"]: r for r in metrics.recorded()}["gan-mnist"]
+    assert 0 < again["sample_seconds_per_64"] < 1  # an MLP's single pass, timed
+    assert again["cpu_seconds_per_iteration"] == after["gan-mnist"]["cpu_seconds_per_iteration"]
     with pytest.raises(SystemExit):
         metrics.main(["gan-mnist", "--only", "coverage"])  # not a group
