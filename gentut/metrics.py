@@ -265,11 +265,13 @@ def facts(name: str) -> dict:
 
 
 def evaluate(model: str | nn.Module, dataset: str | None = None, *, n: int = 10_000,
-             seed: int = 0, k: int = 500, only: set[str] | None = None) -> dict:
+             seed: int = 0, k: int = 500, only: set[str] | None = None,
+             ode_images: int = ODE_TEST_IMAGES) -> dict:
     """The measures of groups `only` (default: all but "reference" and "cost", which
     `measure` takes once per data set and per network) for `model`: a shipped name (its
     data set and training facts come from its file), or a model you trained, with the
-    `dataset` it models ("mnist" or "fashion"; it is scored on the CPU, moved there)."""
+    `dataset` it models ("mnist" or "fashion"; it is scored on the CPU, moved there).
+    Flow matching's likelihood is scored on the first `ode_images` test images."""
     only = set(GROUPS) - {"reference", "cost"} if only is None else only
     if isinstance(model, str):
         row = facts(model)
@@ -301,11 +303,12 @@ def evaluate(model: str | nn.Module, dataset: str | None = None, *, n: int = 10_
     if isinstance(model, RealNVP) and "likelihood" in only:
         # also on flow matching's images, so that the diffusion chapter compares like for like
         row.update(bits_per_dim=flow_bits_per_dim(model, real, seed=seed),
-                   likelihood_images=len(real), ode_subset_bits_per_dim=flow_bits_per_dim(
-                       model, real[:ODE_TEST_IMAGES], seed=seed))
+                   likelihood_images=len(real), ode_subset_images=ode_images,
+                   ode_subset_bits_per_dim=flow_bits_per_dim(model, real[:ode_images],
+                                                             seed=seed))
     if isinstance(model, FlowMatching) and "likelihood" in only:
-        row.update(bits_per_dim=flow_bits_per_dim(model, real[:ODE_TEST_IMAGES], seed=seed),
-                   likelihood_images=ODE_TEST_IMAGES)
+        row.update(bits_per_dim=flow_bits_per_dim(model, real[:ode_images], seed=seed),
+                   likelihood_images=ode_images)
     if isinstance(model, Generative) and "sampling" in only:
         row["sample_seconds_per_64"] = cost.sampling_seconds(model)
     if isinstance(model, InfoGAN) and "codes" in only:
@@ -323,10 +326,10 @@ def recorded() -> list[dict]:
 
 def measure(names: list[str], n: int = 10_000, k: int = 500, only: set[str] | None = None,
             steps: int = cost.STEPS, rows: dict[str, dict] | None = None,
-            log: bool = False) -> dict[str, dict]:
+            log: bool = False, ode_images: int = ODE_TEST_IMAGES) -> dict[str, dict]:
     """Measure the groups `only` (default: all) of each shipped model in `names`, on top of
     `rows` (the recorded ones, say): the reference once per data set, the cost once per
-    network (`cost.group`)."""
+    network (`cost.group`); flow matching's likelihood on the first `ode_images` test images."""
     only = set(GROUPS) if only is None else only
     rows = {} if rows is None else rows
     references: dict[str, dict] = {}
@@ -334,7 +337,7 @@ def measure(names: list[str], n: int = 10_000, k: int = 500, only: set[str] | No
     for name in names:
         start = time.time()
         row = rows.get(name, {})
-        row.update(evaluate(name, n=n, k=k, only=only))
+        row.update(evaluate(name, n=n, k=k, only=only, ode_images=ode_images))
         if "reference" in only:
             if row["dataset"] not in references:
                 references[row["dataset"]] = reference(row["dataset"], n)

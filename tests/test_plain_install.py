@@ -25,9 +25,10 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-# seconds a chapter may take with TRAIN = False, kernel start included: 30, and a minute for
-# the diffusion chapter, whose figures run a sampler of tens of network evaluations
-CHAPTER_SECONDS = {"07_diffusion": 60}
+# seconds a chapter may take with TRAIN = False, kernel start included: 30; a minute for the
+# diffusion chapter, whose figures run samplers of tens of network evaluations, and 45 s for
+# the comparison, which draws 64 samples of each diffusion model (50 U-Net passes each)
+CHAPTER_SECONDS = {"07_diffusion": 60, "08_comparison": 45}
 DEFAULT_SECONDS = 30
 TORCH = ["torch==2.14.1", "torchvision==0.29.1"]
 
