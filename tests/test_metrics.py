@@ -119,15 +119,14 @@ def test_evaluate_a_shipped_model_on_few_samples():
     assert "bits_per_dim" not in row  # a Bernoulli model of gray values has none of 8-bit pixels
 
 
-def test_evaluate_scores_flow_matching_by_its_ode_likelihood(monkeypatch):
-    """A flow-matching model gets bits per dimension on the first ODE_TEST_IMAGES test
-    images, as RealNVP does on all of them; an untrained velocity field (the U-Net's last
+def test_evaluate_scores_flow_matching_by_its_ode_likelihood():
+    """A flow-matching model gets bits per dimension on the first `ode_images` test
+    images (RealNVP on all of them); an untrained velocity field (the U-Net's last
     layer starts at zero, so v = 0: the identity flow) scores the standard normal's bits."""
     from gentut.models.unet import UNet
 
-    monkeypatch.setattr(metrics, "ODE_TEST_IMAGES", 20)
     row = metrics.evaluate(models.FlowMatching(net=UNet(channels=(8, 16, 16))), "mnist",
-                           only={"likelihood"})
+                           only={"likelihood"}, ode_images=20)
     assert row["likelihood_images"] == 20
     x = metrics.real_images("mnist")[:20]
     # v = 0: log p(x~) = log N(2 x~ - 1; 0, I) + d log 2, with x~ the dequantized image

@@ -73,14 +73,17 @@ def plain(tmp_path_factory) -> dict:
             "data": data}
 
 
-def test_the_wheel_ships_weights_metrics_and_diagrams(plain):
-    out = subprocess.run(
-        [plain["python"], "-c", "import gentut, gentut.pretrained as p, gentut.notebook as n;"
-         "print(gentut.__file__); print(len(p.available()));"
-         "print(len(list(n.DIAGRAMS.glob('*.svg'))))"],
-        capture_output=True, text=True, check=True, cwd=plain["tmp"]).stdout.split()
+def test_the_wheel_ships_every_weights_record_and_diagram(plain):
+    """Every file the repo keeps in gentut/weights and gentut/diagrams is in the wheel."""
+    listing = ("import gentut, pathlib; root = pathlib.Path(gentut.__file__).parent;"
+               "print(root); [print(p.relative_to(root).as_posix()) for d in"
+               " ('weights', 'diagrams') for p in sorted((root / d).iterdir())]")
+    out = subprocess.run([plain["python"], "-c", listing], capture_output=True, text=True,
+                         check=True, cwd=plain["tmp"]).stdout.split()
     assert not out[0].startswith(str(ROOT)), out[0]
-    assert int(out[1]) >= 13 and int(out[2]) >= 1
+    tracked = subprocess.run(["git", "ls-files", "weights", "diagrams"], cwd=ROOT / "gentut",
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert len(tracked) >= 15 and set(out[1:]) >= set(tracked)
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
