@@ -14,7 +14,7 @@ on a 2-core CPU. FID is biased upwards at small n, so they compare with each oth
 "floor" recorded beside them, n real training images scored the same way, not with
 `metrics.json`.
 `python -m gentut.diffusion_study NAME...` measures and updates
-`gentut/weights/diffusion_study.json`, keeping the rows of models not named.
+`gentut/weights/diffusion_study.json`, replacing the rows it measures and keeping the others.
 """
 
 from __future__ import annotations
@@ -34,13 +34,19 @@ from .models import Guided
 from .models.unet import NULL_CLASS
 
 RECORD = pretrained.WEIGHTS / "diffusion_study.json"
-# (sampler, steps) per family: DDIM in 10 to 250 steps, and the full chain of 1,000 with the
-# ancestral sampler; Euler and Heun at 10 to 100 network evaluations (Heun takes two a step)
-SAMPLERS = {"DDPM": [("ddim", k) for k in (10, 20, 50, 100, 250)] + [("ancestral", 1000)],
+# (sampler, steps) per family: DDIM in 10 to 250 steps, the ancestral sampler in 50 to 250 and
+# over the full chain of 1,000; Euler, Heun and ancestral steps at 10 to 100 network
+# evaluations (Heun takes two a step)
+SAMPLERS = {"DDPM": [("ddim", k) for k in (10, 20, 50, 100, 250)]
+            + [("ancestral", k) for k in (50, 100, 250, 1000)],
             "FlowMatching": [("euler", k) for k in (10, 20, 50, 100)]
-            + [("heun", k) for k in (5, 10, 25, 50)]}
+            + [("heun", k) for k in (5, 10, 25, 50)]
+            + [("ancestral", k) for k in (10, 25, 50, 100)]}
 OMEGAS = (0.0, 1.0, 2.0, 3.0, 5.0)  # Ho & Salimans' w = omega - 1 from -1 (none) to 4
 TIMED = 64  # images per timed draw: one figure's worth
+# what identifies a row of each group: a new row replaces the recorded one with the same key
+KEYS = {"sampling": ("model", "sampler", "steps"), "guidance": ("model", "guidance"),
+        "cost": ("model",)}
 GROUPS = {"sampling": "FID and seconds per 64 images for each sampler and number of steps",
           "guidance": "FID, precision, recall and agreement for each guidance scale",
           "cost": "one evaluation of the U-Net on 64 images"}
@@ -94,9 +100,11 @@ def cost(model: Guided, name: str) -> list[dict]:
 
 
 def study(names: list[str], n: int = 1_000, only: set[str] | None = None,
-          device: str = "cpu", record: dict | None = None) -> dict:
+          device: str = "cpu", record: dict | None = None,
+          configs: list[tuple[str, int]] | None = None) -> dict:
     """Measure the groups `only` (default: all) of the shipped models `names` on `device`,
-    replacing their rows in `record` (the recorded study, say) and keeping the others'."""
+    the sampling group at `configs` (default: the family's in SAMPLERS), replacing the rows
+    of `record` (the recorded study, say) that they measure again and keeping the others."""
     only = set(GROUPS) if only is None else only
     record = {group: [] for group in (*GROUPS, "floor")} if record is None else record
     for name in names:
@@ -114,12 +122,14 @@ def study(names: list[str], n: int = 1_000, only: set[str] | None = None,
                  "fid": metrics.fid_from_features(floor, f_real)}]
         for group in sorted(only):
             start = time.time()
-            rows = (sampling(model, name, f_real, clf, n) if group == "sampling" else
+            rows = (sampling(model, name, f_real, clf, n, configs) if group == "sampling" else
                     guidance(model, name, f_real, clf, n) if group == "guidance" else
                     cost(model, name))
             where = {"dataset": dataset, "machine": machine(model.device),
                      "load_average": os.getloadavg()[0]}
-            record[group] = ([r for r in record.get(group, []) if r["model"] != name]
+            new = {tuple(r[k] for k in KEYS[group]) for r in rows}
+            record[group] = ([r for r in record.get(group, [])
+                              if tuple(r[k] for k in KEYS[group]) not in new]
                              + [{**r, **where} for r in rows])
             print(f"{name} {group}: {time.time() - start:.0f} s", flush=True)
             for r in rows:
@@ -140,12 +150,17 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"what to measure, of {', '.join(GROUPS)} (default: all)")
     parser.add_argument("-n", type=int, default=1_000, help="samples per point")
     parser.add_argument("--device", default="cpu", help="where to sample (default: cpu)")
+    parser.add_argument("--configs", default=None, metavar="SAMPLER:STEPS[,...]",
+                        help="the sampling group's points (default: the family's SAMPLERS)")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     if only - set(GROUPS):
         parser.error(f"unknown groups {sorted(only - set(GROUPS))}: choose from {list(GROUPS)}")
     record = recorded() if RECORD.exists() else None
-    record = study(args.names, args.n, only, args.device, record)
+    configs = None if args.configs is None else [
+        (sampler, int(steps)) for sampler, steps in
+        (config.split(":") for config in args.configs.split(","))]
+    record = study(args.names, args.n, only, args.device, record, configs)
     RECORD.write_text(json.dumps(record, indent=1) + "\n")
 
 

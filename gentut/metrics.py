@@ -230,9 +230,9 @@ def draw(model: Generative, n: int = 10_000, seed: int = 0, y: torch.Tensor | No
                       for i, (m, c) in enumerate(zip(sizes, labels, strict=True))])
 
 
-# Flow matching's likelihood solves an ODE with 100 network evaluations and as many backward
-# passes per image, so it is scored on the first ODE_TEST_IMAGES test images (the flow
-# chapter's RealNVP, one pass per image, on all 10,000)
+# Flow matching's likelihood solves an ODE in flowmatch.LIKELIHOOD_STEPS Heun steps, 200
+# network evaluations and as many backward passes per image, so it is scored on the first
+# ODE_TEST_IMAGES test images (the flow chapter's RealNVP, one pass per image, on all 10,000)
 ODE_TEST_IMAGES = 1_000
 
 # What `python -m gentut.metrics --only ...` can refresh; "facts" (read from the shipped

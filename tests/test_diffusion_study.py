@@ -63,21 +63,38 @@ def test_cost_times_one_unet_evaluation(mnist_test):
     assert 0 < rows[0]["seconds_per_64"] < 5
 
 
-def test_study_replaces_the_named_models_rows_and_keeps_the_others(mnist_test, monkeypatch):
+def test_study_replaces_the_rows_it_measures_and_keeps_the_others(mnist_test, monkeypatch):
     load = pretrained.load
     monkeypatch.setattr(pretrained, "load", lambda name, device="cpu": (
         Replay(mnist_test) if name == "diffusion-mnist" else load(name, device)))
-    old = {"guidance": [{"model": "diffusion-mnist", "fid": -1.0},
-                        {"model": "other", "fid": -2.0}], "sampling": [], "cost": []}
-    record = diffusion_study.study(["diffusion-mnist"], n=200, only={"guidance"}, record=old)
-    mine = [r for r in record["guidance"] if r["model"] == "diffusion-mnist"]
+    kept = [{"model": "diffusion-mnist", "guidance": 7.0, "fid": -3.0},  # not measured again
+            {"model": "other", "guidance": 2.0, "fid": -2.0}]
+    old = {"guidance": [{"model": "diffusion-mnist", "guidance": 2.0, "fid": -1.0}, *kept],
+           "sampling": [{"model": "diffusion-mnist", "sampler": "ddim", "steps": 10, "fid": -1.0},
+                        {"model": "diffusion-mnist", "sampler": "ddim", "steps": 20,
+                         "fid": -4.0}], "cost": []}
+    record = diffusion_study.study(["diffusion-mnist"], n=200, only={"guidance", "sampling"},
+                                   record=old, configs=[("ddim", 10), ("ancestral", 50)])
+    mine = [r for r in record["guidance"] if r["model"] == "diffusion-mnist" and r["fid"] >= 0]
     assert [r["guidance"] for r in mine] == list(diffusion_study.OMEGAS)
-    assert all(r["fid"] >= 0 and r["dataset"] == "mnist" and "machine" in r for r in mine)
-    assert {"model": "other", "fid": -2.0} in record["guidance"]
+    assert all(r["dataset"] == "mnist" and "machine" in r for r in mine)
+    assert all(r in record["guidance"] for r in kept) and len(record["guidance"]) == 7
+    assert sorted((r["sampler"], r["steps"], r["fid"] >= 0) for r in record["sampling"]) == [
+        ("ancestral", 50, True), ("ddim", 10, True), ("ddim", 20, False)]
     floor = [r for r in record["floor"] if r["dataset"] == "mnist"]
     assert len(floor) == 1 and floor[0]["samples"] == 200 and floor[0]["fid"] > 0
 
 
-def test_a_model_that_is_not_diffusion_is_refused():
-    with pytest.raises(ValueError, match="not a diffusion"):
-        diffusion_study.study(["dcgan-mnist"], n=10, only={"sampling"})
+def test_the_command_line_takes_sampling_points(monkeypatch, tmp_path):
+    calls = {}
+
+    def fake_study(*args):
+        calls["args"] = args
+        return {"sampling": []}
+
+    monkeypatch.setattr(diffusion_study, "RECORD", tmp_path / "study.json")
+    monkeypatch.setattr(diffusion_study, "study", fake_study)
+    diffusion_study.main(["diffusion-mnist", "--only", "sampling",
+                          "--configs", "ancestral:50,ddim:10"])
+    assert calls["args"][-1] == [("ancestral", 50), ("ddim", 10)]
+    assert (tmp_path / "study.json").read_text() == '{\n "sampling": []\n}\n'

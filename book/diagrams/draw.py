@@ -634,9 +634,9 @@ def diffusion() -> Figure:
     label(ax, net.x, ys - 0.55, "the EMA network, run twice", va="top", size=11)
     label(ax, guide.x, ys - 0.55, rf"classifier-free guidance, $\omega = {GUIDANCE:g}$", va="top",
           size=11)
-    label(ax, 0.3, ys - 0.95, r"ancestral (Ho et al., Algorithm 2): draw $x_{t-1}$ from "
-          r"$\mathcal{N}(\mu_\theta, \tilde\beta_t I)$, all $T$ steps" "\n"
-          r"DDIM ($\eta = 0$, the default): deterministic jumps through 50 of them" "\n"
+    label(ax, 0.3, ys - 0.95, r"ancestral (the default): $x_{t-1} \sim "
+          r"\mathcal{N}(\mu_\theta, \tilde\beta_t I)$, 50 respaced steps or all $T$" "\n"
+          r"DDIM ($\eta = 0$): deterministic jumps through 50 of them, no fresh noise" "\n"
           r"$\omega = 0$: unconditional, $1$: conditional, more: pushed further towards $y$",
           ha="left", va="top", size=11)
     line(ax, (0.3, ys - 1.75), (9.2, ys - 1.75), color=rule, lw=1.0)

@@ -6,7 +6,8 @@ optimal-transport path with sigma_min = 0; Liu et al.'s X_0 noise and X_1 data).
 dx_t/dt = x_1 - x_0, and a U-Net v_theta(x_t, t, y) regresses that velocity (the conditional
 flow matching loss). Its minimizer is the marginal velocity v(x, t) = E[x_1 - x_0 | x_t = x],
 whose ODE dx/dt = v(x, t) carries N(0, I) at t = 0 to the data at t = 1: sampling integrates
-it (Euler or Heun steps), and the same ODE gives log-likelihoods by the change of variables
+it (Euler or Heun steps) or takes ancestral steps that add fresh noise as the DDPM's do, and
+the same ODE gives log-likelihoods by the change of variables
 d log p_t(x_t) / dt = -div v(x_t, t) (Chen et al., 2018), with the divergence estimated by
 Hutchinson's trace estimator (Hutchinson, 1989; Grathwohl et al., 2019).
 """
@@ -21,16 +22,24 @@ import torch
 from .diffusion import Guided
 from .flow import standard_normal_log_prob
 
-LIKELIHOOD_STEPS = 50  # Heun steps of the likelihood ODE: 100 network evaluations
+# Heun steps of the likelihood ODE (200 network evaluations), on a grid whose steps shrink
+# towards the data as (1 - u)^3: the divergence grows there (measured: gentut/weights/metrics.json)
+LIKELIHOOD_STEPS = 100
+LIKELIHOOD_POWER = 3
 
 Velocity = Callable[[torch.Tensor, float], torch.Tensor]  # (x, t) -> v(x, t)
 
 
-def time_grid(steps: int, start: float = 0.0, end: float = 1.0) -> list[tuple[float, float]]:
-    """`steps` equal intervals (t, t + h) from `start` to `end` (backwards if end < start)."""
+def time_grid(steps: int, power: float = 1.0,
+              backwards: bool = False) -> list[tuple[float, float]]:
+    """`steps` intervals (t, t + h) from t = 0 to 1 (from 1 to 0 if `backwards`): equal for
+    power = 1, else t = 1 - (1 - u)^power for u evenly spaced, steps shrinking towards t = 1."""
     if steps < 1:
         raise ValueError(f"an ODE solve takes at least 1 step, got {steps}")
-    ts = torch.linspace(start, end, steps + 1, dtype=torch.float64).tolist()
+    u = torch.linspace(0, 1, steps + 1, dtype=torch.float64)
+    ts = (u if power == 1 else 1 - (1 - u) ** power).tolist()
+    if backwards:
+        ts = ts[::-1]
     return list(zip(ts[:-1], ts[1:], strict=True))
 
 
@@ -50,6 +59,28 @@ def heun_sample(v: Velocity, x: torch.Tensor, steps: int) -> torch.Tensor:
         d1 = v(x, t)
         d2 = v(x + h * d1, s)
         x = x + h / 2 * (d1 + d2)
+    return x
+
+
+def ancestral_sample(v: Velocity, x: torch.Tensor, steps: int,
+                     generator: torch.Generator | None = None, clip: bool = False) -> torch.Tensor:
+    """The DDPM's ancestral step on the straight path, from t = 0 to 1. x_t = t x_1 + (1 - t)
+    x_0 adds Gaussian noise of scale 1 - t to t x_1, so for each pair t < s of `time_grid`,
+    predict x_1 = x_t + (1 - t) v(x_t, t) and the noise eps = (x_t - t x_1) / (1 - t), then
+    draw x_s from q(x_s | x_t, x_1) of the noising chain with those marginals: mean s x_1 +
+    sqrt((1 - s)^2 - c^2) eps and variance c^2 = (1 - s)^2 (1 - (t (1 - s) / (s (1 - t)))^2)
+    (Song et al.'s eta = 1). One evaluation per step; `clip` clamps x_1 to [-1, 1] first, as
+    the DDPM does x_0. Noise is drawn on the CPU from `generator`."""
+    for t, s in time_grid(steps):
+        x_1 = x + (1 - t) * v(x, t)
+        if clip:
+            x_1 = x_1.clamp(-1, 1)
+        if s == 1:  # the last step lands on the prediction: no noise is left
+            return x_1
+        eps = (x - t * x_1) / (1 - t)
+        c2 = (1 - s) ** 2 * (1 - (t * (1 - s) / (s * (1 - t))) ** 2)
+        z = torch.randn(x.shape, generator=generator).to(x.device)
+        x = s * x_1 + math.sqrt((1 - s) ** 2 - c2) * eps + math.sqrt(c2) * z
     return x
 
 
@@ -78,18 +109,18 @@ def divergence(v: Velocity, x: torch.Tensor, t: float,
 
 
 def ode_log_likelihood(v: Velocity, x_1: torch.Tensor, steps: int = LIKELIHOOD_STEPS,
-                       probe: str = "rademacher",
-                       generator: torch.Generator | None = None) -> torch.Tensor:
+                       probe: str = "rademacher", generator: torch.Generator | None = None,
+                       power: float = LIKELIHOOD_POWER) -> torch.Tensor:
     """log p_1(x_1) in nats, per example, of the density the ODE dx/dt = v carries N(0, I) to.
 
     log p_1(x_1) = log N(x_0; 0, I) - int_0^1 div v(x_t, t) dt, where x_t solves the ODE
-    backwards from x_1 to x_0: both integrals with Heun steps, the divergence by Hutchinson's
-    estimator with one probe per example held along the path. Exact but for the solver's
-    error; the estimate is unbiased over probes.
+    backwards from x_1 to x_0: both integrals with Heun steps on `time_grid(steps, power)`,
+    the divergence by Hutchinson's estimator with one probe per example held along the path.
+    Exact but for the solver's error; the estimate is unbiased over probes.
     """
     r = probe_like(x_1, probe, generator)
     x, integral = x_1, x_1.new_zeros(len(x_1))
-    for t, s in time_grid(steps, 1.0, 0.0):
+    for t, s in time_grid(steps, power, backwards=True):
         h = s - t                                                 # negative: t runs to 0
         d1, div1 = divergence(v, x, t, r)
         d2, div2 = divergence(v, x + h * d1, s, r)
@@ -102,10 +133,12 @@ class FlowMatching(Guided):
     """A velocity field v_theta on the straight noise-to-data paths, sampled with an ODE solver;
     exact log-likelihoods through the same ODE."""
 
-    # Heun in 25 steps: 50 network evaluations, the cost of DDPM's default DDIM in 50
-    sampler = "heun"
-    steps = 25
-    samplers = {"heun": 2, "euler": 1}
+    # ancestral in 50 steps, as the DDPM: 50 network evaluations, measured ahead of Heun in 25
+    # (gentut/weights/diffusion_study.json)
+    sampler = "ancestral"
+    steps = 50
+    samplers = {"ancestral": 1, "heun": 2, "euler": 1}
+    clip_x1 = True  # clamp predicted x_1 to [-1, 1] in ancestral steps, as the DDPM clips x_0
     loss_name = "loss_cfm"
 
     def loss(self, x_1: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -122,12 +155,15 @@ class FlowMatching(Guided):
         def v(x_t: torch.Tensor, t: float) -> torch.Tensor:
             return self.predict(x_t, t, y, guidance).float()
 
+        if sampler == "ancestral":
+            return ancestral_sample(v, x, steps or self.steps, generator, self.clip_x1)
         solve = heun_sample if sampler == "heun" else euler_sample
         return solve(v, x, steps or self.steps)
 
     def log_prob(self, x: torch.Tensor, y: torch.Tensor | None = None,
                  steps: int = LIKELIHOOD_STEPS, probe: str = "rademacher",
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+                 generator: torch.Generator | None = None,
+                 power: float = LIKELIHOOD_POWER) -> torch.Tensor:
         """log p(x) in nats for continuous images x in [0, 1], per example (of class y, where
         given): log p(x) = log p_1(2x - 1) + d log 2, the second term the Jacobian of the
         scaling to the model's [-1, 1]; p_1 from `ode_log_likelihood` with the EMA network."""
@@ -137,7 +173,8 @@ class FlowMatching(Guided):
             return self.predict(x_t, t, labels, 1.0).float()
 
         d = x[0].numel()
-        return ode_log_likelihood(v, 2 * x - 1, steps, probe, generator) + d * math.log(2)
+        return (ode_log_likelihood(v, 2 * x - 1, steps, probe, generator, power)
+                + d * math.log(2))
 
     def bits_per_dim(self, x: torch.Tensor, generator: torch.Generator | None = None,
                      **kwargs) -> torch.Tensor:
