@@ -235,7 +235,7 @@ def test_ode_log_likelihood_of_a_gaussian_matches_its_closed_form():
 def test_likelihood_grid_shrinks_towards_sharp_data():
     """Data as sharp as 8-bit pixels (standard deviations of 0.003 to 0.005 on [-1, 1]) make
     the field's divergence grow like 1 / (1 - t) near t = 1: evenly spaced steps miss the
-    log-density by over a hundred nats there, steps shrinking as (1 - u)^3 by a few."""
+    log-density by over a hundred nats there, steps shrinking as (1 - u)^3 by under ten."""
     assert time_grid(4) == [(0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0)]
     grid = time_grid(4, power=3, backwards=True)
     assert grid[0][0] == 1.0 and grid[-1][1] == 0.0

@@ -23,7 +23,7 @@ from .diffusion import Guided
 from .flow import standard_normal_log_prob
 
 # Heun steps of the likelihood ODE (200 network evaluations), on a grid whose steps shrink
-# towards the data as (1 - u)^3: the divergence grows there (measured: gentut/weights/metrics.json)
+# towards the data as (1 - u)^3: the divergence grows there (measured: book/making/diffusion.md)
 LIKELIHOOD_STEPS = 100
 LIKELIHOOD_POWER = 3
 
@@ -68,9 +68,10 @@ def ancestral_sample(v: Velocity, x: torch.Tensor, steps: int,
     x_0 adds Gaussian noise of scale 1 - t to t x_1, so for each pair t < s of `time_grid`,
     predict x_1 = x_t + (1 - t) v(x_t, t) and the noise eps = (x_t - t x_1) / (1 - t), then
     draw x_s from q(x_s | x_t, x_1) of the noising chain with those marginals: mean s x_1 +
-    sqrt((1 - s)^2 - c^2) eps and variance c^2 = (1 - s)^2 (1 - (t (1 - s) / (s (1 - t)))^2)
-    (Song et al.'s eta = 1). One evaluation per step; `clip` clamps x_1 to [-1, 1] first, as
-    the DDPM does x_0. Noise is drawn on the CPU from `generator`."""
+    sqrt((1 - s)^2 - sigma^2) eps and variance
+    sigma^2 = (1 - s)^2 (1 - (t (1 - s) / (s (1 - t)))^2) (Song et al.'s eta = 1). One
+    evaluation per step; `clip` clamps x_1 to [-1, 1] first, as the DDPM does x_0. Noise is
+    drawn on the CPU from `generator`."""
     for t, s in time_grid(steps):
         x_1 = x + (1 - t) * v(x, t)
         if clip:
@@ -78,9 +79,9 @@ def ancestral_sample(v: Velocity, x: torch.Tensor, steps: int,
         if s == 1:  # the last step lands on the prediction: no noise is left
             return x_1
         eps = (x - t * x_1) / (1 - t)
-        c2 = (1 - s) ** 2 * (1 - (t * (1 - s) / (s * (1 - t))) ** 2)
+        sigma2 = (1 - s) ** 2 * (1 - (t * (1 - s) / (s * (1 - t))) ** 2)
         z = torch.randn(x.shape, generator=generator).to(x.device)
-        x = s * x_1 + math.sqrt((1 - s) ** 2 - c2) * eps + math.sqrt(c2) * z
+        x = s * x_1 + math.sqrt((1 - s) ** 2 - sigma2) * eps + math.sqrt(sigma2) * z
     return x
 
 
