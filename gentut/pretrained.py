@@ -162,6 +162,17 @@ def compact(model: Trainable, state: dict[str, torch.Tensor]) -> tuple[dict, str
     return (half, "float16") if error < FP16_TOLERANCE else (state, "float32")
 
 
+def share_average(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`state` with each network weight replaced by its moving average (`net.X` by `ema.X`).
+
+    A diffusion or flow-matching model samples with the average alone, and training resumes
+    from the run's checkpoint, not from the shipped file; both names then hold one tensor,
+    which torch.save writes once: the shipped file is half the size, and loading fills both.
+    A state without an average comes back as it is."""
+    return {k: state.get(f"ema.{k[4:]}", v) if k.startswith("net.") else v
+            for k, v in state.items()}
+
+
 def run_recipe(recipe: Recipe, device: str | torch.device = "auto", root: str | None = None,
                limit: int | None = None, smoke_steps: int | None = None,
                checkpoint: Path | None = None,
@@ -191,6 +202,7 @@ def train(name: str, device: str | torch.device = "auto", runs: Path | None = No
                           progress=progress)
     model = model.cpu().eval()
     weights, dtype = compact(model, {k: v.cpu() for k, v in model.state_dict().items()})
+    weights = share_average(weights)
     if isinstance(model, models.Classifier):
         test = data.load(recipe.dataset, "test", root=root)
         h.info["test_accuracy"] = model.accuracy(test.images.float() / 255, test.labels)
