@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from gentut import diffusion_study, metrics, models, pretrained
-from gentut.models.unet import UNet
+from gentut.models.unet import CHANNELS, Attention, UNet
 
 
 class Replay(models.DDPM):
@@ -63,6 +63,15 @@ def test_cost_times_one_unet_evaluation(mnist_test):
     assert 0 < rows[0]["seconds_per_64"] < 5
 
 
+def test_attention_ablation_trains_two_variants_that_differ_by_the_attention(clf, f_real):
+    rows = diffusion_study.attention("diffusion-mnist", f_real, clf, 200, iterations=2)
+    assert [(r["attention"], r["iterations"]) for r in rows] == [(True, 2), (False, 2)]
+    block = sum(p.numel() for p in Attention(CHANNELS[2]).parameters())
+    assert rows[0]["parameters"] - rows[1]["parameters"] == block
+    # two iterations from a zero-initialized output: both draw noise, far from digits
+    assert all(r["fid"] > 100 and r["seconds_per_64"] > 0 for r in rows)
+
+
 def test_study_replaces_the_rows_it_measures_and_keeps_the_others(mnist_test, monkeypatch):
     load = pretrained.load
     monkeypatch.setattr(pretrained, "load", lambda name, device="cpu": (
@@ -96,5 +105,7 @@ def test_the_command_line_takes_sampling_points(monkeypatch, tmp_path):
     monkeypatch.setattr(diffusion_study, "study", fake_study)
     diffusion_study.main(["diffusion-mnist", "--only", "sampling",
                           "--configs", "ancestral:50,ddim:10"])
-    assert calls["args"][-1] == [("ancestral", 50), ("ddim", 10)]
+    assert calls["args"][2] == {"sampling"}
+    assert calls["args"][5] == [("ancestral", 50), ("ddim", 10)]
+    assert calls["args"][6] == diffusion_study.ABLATION_ITERATIONS
     assert (tmp_path / "study.json").read_text() == '{\n "sampling": []\n}\n'

@@ -95,6 +95,18 @@ def test_every_recipe_builds_its_model():
     assert steps == 24000 and marks == (1, 600, 6000, 12000, 24000)
 
 
+def test_the_long_stylegans_see_as_many_images_as_the_dcgans():
+    def images(name: str, train_size: int = 60_000) -> int:
+        batch = pretrained.RECIPES[name].family().batch_size
+        return pretrained.steps_of(pretrained.RECIPES[name], train_size // batch)[0] * batch
+
+    for dataset in ("mnist", "fashion"):
+        dcgan, short = images(f"dcgan-{dataset}"), images(f"stylegan-{dataset}")
+        assert abs(images(f"stylegan60-{dataset}") / dcgan - 1) < 0.005 < abs(short / dcgan - 1)
+        assert (pretrained.RECIPES[f"stylegan60-{dataset}"].seed
+                == pretrained.RECIPES[f"stylegan-{dataset}"].seed)  # the budget alone differs
+
+
 def test_shipped_weights_fit_the_budget_and_sample_images():
     """Each shipped file under 50 MB, all under 100 MB; each samples (n,1,28,28) in [0,1]."""
     sizes = {name: pretrained.path(name).stat().st_size for name in pretrained.available()}
