@@ -15,8 +15,8 @@ curve alone is 1.4 million network evaluations for 1,000 samples a point, about 
 on a 2-core CPU. FID is biased upwards at small n, so they compare with each other and with the
 "floor" recorded beside them, n real training images scored the same way, not with
 `metrics.json`.
-`python -m gentut.diffusion_study NAME...` measures the first three groups (`--only attention`
-the ablation) and updates `gentut/weights/diffusion_study.json`, replacing the rows it
+`python -m gentut.diffusion_study NAME...` measures the first three groups (the ablation with
+`--only attention`) and updates `gentut/weights/diffusion_study.json`, replacing the rows it
 measures and keeping the others.
 """
 
