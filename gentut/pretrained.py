@@ -151,19 +151,27 @@ def steps_of(recipe: Recipe, steps_per_epoch: int) -> tuple[int, tuple[int, ...]
     return recipe.epochs * steps_per_epoch, tuple(sorted(marks))
 
 
-def compact(model: Trainable, state: dict[str, torch.Tensor]) -> tuple[dict, str]:
-    """The state dict in float16 when samples barely move, else as it is.
+def compact(model: Trainable, state: dict[str, torch.Tensor],
+            probe: torch.Tensor | None = None) -> tuple[dict, str]:
+    """The state dict in float16 when the model's outputs barely move, else as it is.
 
+    The outputs are a generator's 64 seeded samples, or an autoencoder's reconstructions of
+    the images `probe`; the evaluation classifier, the metrics' instrument, stays float32.
     `state` may share storage with the model's parameters (a CPU state_dict does), so it is
     copied before the float16 trial overwrites them, and the model gets its weights back.
     """
-    if not isinstance(model, Generative):
+    if isinstance(model, Generative):
+        outputs = functools.partial(model.sample, 64, seed=0)
+    elif isinstance(model, models.Autoencoder) and probe is not None:
+        outputs = functools.partial(model.reconstruct, probe)
+    else:
         return state, "float32"
     state = {k: v.clone() for k, v in state.items()}
     half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    reference = model.sample(64, seed=0)
-    model.load_state_dict(half)
-    error = (model.sample(64, seed=0) - reference).abs().max().item()
+    with torch.no_grad():
+        reference = outputs()
+        model.load_state_dict(half)
+        error = (outputs() - reference).abs().max().item()
     model.load_state_dict(state)
     return (half, "float16") if error < FP16_TOLERANCE else (state, "float32")
 
@@ -207,10 +215,11 @@ def train(name: str, device: str | torch.device = "auto", runs: Path | None = No
     model, h = run_recipe(recipe, device, root, checkpoint=runs / f"{name}.pt",
                           progress=progress)
     model = model.cpu().eval()
-    weights, dtype = compact(model, {k: v.cpu() for k, v in model.state_dict().items()})
+    test = data.load(recipe.dataset, "test", root=root)
+    state = {k: v.cpu() for k, v in model.state_dict().items()}
+    weights, dtype = compact(model, state, probe=test.images[:64].float() / 255)
     weights = share_average(weights)
     if isinstance(model, models.Classifier):
-        test = data.load(recipe.dataset, "test", root=root)
         h.info["test_accuracy"] = model.accuracy(test.images.float() / 255, test.labels)
     h.info.update(name=name, dataset=recipe.dataset, epochs=recipe.epochs, dtype=dtype,
                   finished=time.strftime("%Y-%m-%d %H:%M"),

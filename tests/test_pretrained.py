@@ -119,6 +119,17 @@ def test_shipped_weights_fit_the_budget_and_sample_images():
             assert x.shape == (4, 1, 28, 28) and 0 <= x.min() and x.max() <= 1, name
 
 
+def test_an_autoencoder_is_rounded_only_if_its_reconstructions_barely_move(monkeypatch):
+    torch.manual_seed(0)
+    model, probe = models.Autoencoder().eval(), torch.rand(8, 1, 28, 28)
+    assert pretrained.compact(model, model.state_dict(), probe)[1] == "float16"
+    assert pretrained.compact(model, model.state_dict())[1] == "float32"  # nothing to compare
+    classifier = models.Classifier().eval()  # the metrics' instrument stays exact
+    assert pretrained.compact(classifier, classifier.state_dict(), probe)[1] == "float32"
+    monkeypatch.setattr(pretrained, "FP16_TOLERANCE", -1.0)
+    assert pretrained.compact(model, model.state_dict(), probe)[1] == "float32"
+
+
 def test_a_rejected_float16_trial_leaves_the_float32_weights_untouched(monkeypatch):
     monkeypatch.setattr(pretrained, "FP16_TOLERANCE", -1.0)  # reject float16 whatever it does
     torch.manual_seed(0)
