@@ -329,7 +329,10 @@ def measure(names: list[str], n: int = 10_000, k: int = 500, only: set[str] | No
             log: bool = False, ode_images: int = ODE_TEST_IMAGES) -> dict[str, dict]:
     """Measure the groups `only` (default: all) of each shipped model in `names`, on top of
     `rows` (the recorded ones, say): the reference once per data set, the cost once per
-    network (`cost.group`); flow matching's likelihood on the first `ode_images` test images."""
+    network (`cost.group`), written into every row of that network, asked for or not, so that
+    one network never shows two timings (a row without one, training or sampling, takes its
+    network's recorded timing); flow matching's likelihood on the first `ode_images` test
+    images."""
     only = set(GROUPS) if only is None else only
     rows = {} if rows is None else rows
     references: dict[str, dict] = {}
@@ -346,12 +349,7 @@ def measure(names: list[str], n: int = 10_000, k: int = 500, only: set[str] | No
             group = cost.group(name)
             if group not in timings:
                 timings[group] = cost.seconds_per_iteration(group, steps)
-            t = timings[group]
-            row.update(cpu_seconds_per_iteration=t["seconds_per_iteration"],
-                       cpu_training_s=t["seconds_per_iteration"] * row["iterations"],
-                       cost_machine=t["machine"], cost_timed=t["model"],
-                       cost_steps=t["steps"], cost_cpu_share=t["cpu_share"],
-                       cost_load_average=t["load_average"])
+            _cost_fields(row, timings[group])
         row["evaluation_s"] = time.time() - start
         for key in ("q_confusion", "g_confusion"):
             if key in row and not isinstance(row[key], list):
@@ -359,7 +357,33 @@ def measure(names: list[str], n: int = 10_000, k: int = 500, only: set[str] | No
         rows[name] = row
         if log:
             print(json.dumps({k: v for k, v in row.items() if "confusion" not in k}), flush=True)
+    for name, row in rows.items():  # one timing per network: also the rows not in `names`
+        group = cost.group(name)
+        timed = [r for n, r in rows.items() if cost.group(n) == group]
+        if group not in timings and "cpu_seconds_per_iteration" not in row:
+            timings[group] = next((_recorded_timing(r) for r in timed
+                                   if "cpu_seconds_per_iteration" in r), None)
+        if timings.get(group):
+            _cost_fields(row, timings[group])
+        if "sample_seconds_per_64" not in row:  # the same network draws as fast
+            row.update(next(({"sample_seconds_per_64": r["sample_seconds_per_64"]}
+                             for r in timed if "sample_seconds_per_64" in r), {}))
     return rows
+
+
+def _recorded_timing(row: dict) -> dict:
+    """The timing of the row's network as `cost.seconds_per_iteration` returned it."""
+    return dict(seconds_per_iteration=row["cpu_seconds_per_iteration"],
+                machine=row["cost_machine"], model=row["cost_timed"], steps=row["cost_steps"],
+                cpu_share=row["cost_cpu_share"], load_average=row["cost_load_average"])
+
+
+def _cost_fields(row: dict, t: dict) -> None:
+    """Write the timing `t` of the row's network, and the training cost it implies, into `row`."""
+    row.update(cpu_seconds_per_iteration=t["seconds_per_iteration"],
+               cpu_training_s=t["seconds_per_iteration"] * row["iterations"],
+               cost_machine=t["machine"], cost_timed=t["model"], cost_steps=t["steps"],
+               cost_cpu_share=t["cpu_share"], cost_load_average=t["load_average"])
 
 
 def main(argv: list[str] | None = None) -> None:

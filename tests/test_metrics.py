@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from gentut import metrics, models, pretrained
+from gentut import cost, metrics, models, pretrained
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +214,9 @@ def test_the_record_has_every_measure_of_every_shipped_generator():
             assert "bits_per_dim" not in r, name  # its nats are not bits of 8-bit pixels
         if isinstance(model, models.RealNVP):
             assert 0 < r["bits_per_dim"] < 8, name
+    for group in {cost.group(name) for name in rows}:  # one timing per network
+        assert len({(r["cpu_seconds_per_iteration"], r["cost_machine"]) for name, r in
+                    rows.items() if cost.group(name) == group}) == 1, group
     for d in {r["dataset"] for r in rows.values()}:  # one reference per data set
         assert len({(r["fid_floor"], r["real_recall"]) for r in rows.values()
                     if r["dataset"] == d}) == 1
@@ -241,5 +244,21 @@ def test_only_refreshes_the_groups_asked_and_keeps_the_rest(tmp_path, monkeypatc
     again = {r["model"]: r for r in metrics.recorded()}["gan-mnist"]
     assert 0 < again["sample_seconds_per_64"] < 1  # an MLP's single pass, timed
     assert again["cpu_seconds_per_iteration"] == after["gan-mnist"]["cpu_seconds_per_iteration"]
+    untimed = {r["model"]: r for r in metrics.recorded()}
+    cost_keys = [k for k in untimed["dcgan-fashion"]
+                 if k.startswith(("cost_", "cpu_")) or k == "sample_seconds_per_64"]
+    for key in cost_keys:  # a new model of a network timed before
+        del untimed["dcgan-fashion"][key]
+    record.write_text(json.dumps(list(untimed.values())))
+    metrics.main(["gan-mnist", "--only", "sampling"])
+    filled = {r["model"]: r for r in metrics.recorded()}
+    assert cost_keys and all(filled["dcgan-fashion"][k] == before["dcgan-mnist"][k]
+                             for k in cost_keys if k != "cpu_training_s")
+    metrics.main(["dcgan-fashion", "--only", "cost", "--steps", "3"])
+    timed = {r["model"]: r for r in metrics.recorded()}
+    assert timed["dcgan-fashion"]["cost_steps"] == 3
+    for key in ("cpu_seconds_per_iteration", "cost_steps"):  # the same network: one timing
+        assert timed["dcgan-mnist"][key] == timed["dcgan-fashion"][key], key
+    assert timed["dcgan-mnist"]["fid"] == before["dcgan-mnist"]["fid"]
     with pytest.raises(SystemExit):
         metrics.main(["gan-mnist", "--only", "coverage"])  # not a group
