@@ -359,7 +359,7 @@ def measure(names: list[str], n: int = 10_000, k: int = 500, only: set[str] | No
             print(json.dumps({k: v for k, v in row.items() if "confusion" not in k}), flush=True)
     for name, row in rows.items():  # one timing per network: also the rows not in `names`
         group = cost.group(name)
-        timed = [r for n, r in rows.items() if cost.group(n) == group]
+        timed = [r for other, r in rows.items() if cost.group(other) == group]
         if group not in timings and "cpu_seconds_per_iteration" not in row:
             timings[group] = next((_recorded_timing(r) for r in timed
                                    if "cpu_seconds_per_iteration" in r), None)
