@@ -34,7 +34,7 @@ def group(name: str) -> str:
     """The first shipped name whose network and step are `name`'s (same family, same bf16):
     dcgan-fashion trains exactly as dcgan-mnist does, on other images, so one timing serves."""
     recipe = pretrained.recipe_of(name)
-    return next(n for n, r in pretrained.RECIPES.items()
+    return next(n for n, r in (pretrained.RECIPES | pretrained.GUIDES).items()
                 if r.family is recipe.family and r.bf16 == recipe.bf16)
 
 

@@ -1,13 +1,16 @@
 """What a diffusion model's sampler buys and costs: the study the diffusion chapter reads.
 
 For each shipped DDPM and flow-matching model, on one machine:
-- "sampling": for each sampler and number of steps, the FID of n unconditional samples
-  against the test set and the seconds 64 of them take;
+- "sampling": for each sampler and number of steps, the FID of n unconditional samples of
+  the network alone (no guide) against the test set and the seconds 64 of them take;
+- "autoguidance": for each omega, the FID, precision and recall of n unconditional samples
+  guided by the model's guide with the default sampler (omega = 1: the network alone);
 - "guidance": for each guidance scale omega, n samples spread evenly over the classes, their
   FID, precision and recall against the test set, and the agreement: the share the
   evaluation classifier reads as the class asked for;
-- "cost": one U-Net evaluation of 64 images (`metrics.json` holds every model's time to
-  draw 64 samples, the GANs' single pass included, timed the same way by `gentut.cost`);
+- "cost": one U-Net evaluation of 64 images, and one of its guide (`metrics.json` holds
+  every model's time to draw 64 samples, the GANs' single pass included, timed the same way
+  by `gentut.cost`);
 - "attention", run only when asked for: whether the U-Net's self-attention at 7x7 pays, a
   short run of the model's recipe with it and one without, and the FID of n samples of each.
 FIDs here come from n samples, 1,000 by default against the comparison's 10,000: the DDPM's
@@ -15,7 +18,7 @@ curve alone is 1.4 million network evaluations for 1,000 samples a point, about 
 on a 2-core CPU. FID is biased upwards at small n, so they compare with each other and with the
 "floor" recorded beside them, n real training images scored the same way, not with
 `metrics.json`.
-`python -m gentut.diffusion_study NAME...` measures the first three groups (the ablation with
+`python -m gentut.diffusion_study NAME...` measures the first four groups (the ablation with
 `--only attention`) and updates `gentut/weights/diffusion_study.json`, replacing the rows it
 measures and keeping the others.
 """
@@ -47,33 +50,53 @@ SAMPLERS = {"DDPM": [("ddim", k) for k in (10, 20, 50, 100, 250)]
             + [("heun", k) for k in (5, 10, 25, 50)]
             + [("ancestral", k) for k in (10, 25, 50, 100)]}
 OMEGAS = (0.0, 1.0, 2.0, 3.0, 5.0)  # Ho & Salimans' w = omega - 1 from -1 (none) to 4
+AUTO_OMEGAS = (1.0, 1.75, 2.5)  # the network alone, the default, and past it
 TIMED = 64  # images per timed draw: one figure's worth
 ABLATION_ITERATIONS = 3_000  # a sixth of the recipe's 18,720: about 20 min a variant, 2-core CPU
 # what identifies a row of each group: a new row replaces the recorded one with the same key
 KEYS = {"sampling": ("model", "sampler", "steps"), "guidance": ("model", "guidance"),
-        "cost": ("model",), "attention": ("model", "attention", "iterations")}
+        "autoguidance": ("model", "guidance"),
+        "cost": ("model", "pass"), "attention": ("model", "attention", "iterations")}
 GROUPS = {"sampling": "FID and seconds per 64 images for each sampler and number of steps",
           "guidance": "FID, precision, recall and agreement for each guidance scale",
-          "cost": "one evaluation of the U-Net on 64 images",
+          "autoguidance": "FID, precision and recall of unconditional samples for each omega",
+          "cost": "one evaluation of the U-Net, and of its guide, on 64 images",
           "attention": "a short run with and without the 7x7 self-attention, and its FID"}
-DEFAULT_GROUPS = ("sampling", "guidance", "cost")  # the ablation trains: asked for by name
+DEFAULT_GROUPS = ("sampling", "guidance", "autoguidance", "cost")  # the ablation trains
 
 
 def sampling(model: Guided, name: str, f_real: torch.Tensor, clf, n: int,
              configs: list[tuple[str, int]] | None = None, seed: int = 0) -> list[dict]:
     """One row per (sampler, steps) of `configs` (default: the family's in SAMPLERS): FID of
-    n unconditional samples against the real features `f_real`, seconds per TIMED images."""
+    n unconditional samples of the network alone (omega = 1: no guide) against the real
+    features `f_real`, seconds per TIMED images."""
     configs = SAMPLERS[type(model).__name__] if configs is None else configs
     rows = []
     for sampler, steps in configs:
-        fake = metrics.draw(model, n, seed, sampler=sampler, steps=steps)
+        fake = metrics.draw(model, n, seed, sampler=sampler, steps=steps, guidance=1.0)
         rows.append({
             "model": name, "sampler": sampler, "steps": steps,
-            "evaluations": model.evaluations(sampler, steps), "samples": n,
+            "evaluations": model.evaluations(sampler, steps, 1.0), "samples": n,
             "fid": metrics.fid_from_features(metrics.features(fake, clf), f_real),
             # warm: the n samples just drawn ran the same shapes (the U-Net takes slices)
             "seconds_per_64": seconds(functools.partial(
-                model.sample, TIMED, seed=seed, sampler=sampler, steps=steps), model.device)})
+                model.sample, TIMED, seed=seed, sampler=sampler, steps=steps, guidance=1.0),
+                model.device)})
+    return rows
+
+
+def autoguidance(model: Guided, name: str, f_real: torch.Tensor, clf, n: int,
+                 omegas: tuple[float, ...] = AUTO_OMEGAS, seed: int = 0) -> list[dict]:
+    """One row per omega: n unconditional samples with the default sampler, guided by the
+    model's guide, and their FID, precision and recall against `f_real`."""
+    rows = []
+    for omega in omegas:
+        f_fake = metrics.features(metrics.draw(model, n, seed, guidance=omega), clf)
+        precision, recall = metrics.precision_recall_from_features(f_fake, f_real)
+        rows.append({"model": name, "guidance": omega, "sampler": model.sampler,
+                     "steps": model.steps, "evaluations": model.evaluations(guidance=omega),
+                     "samples": n, "fid": metrics.fid_from_features(f_fake, f_real),
+                     "precision": precision, "recall": recall})
     return rows
 
 
@@ -89,7 +112,8 @@ def guidance(model: Guided, name: str, f_real: torch.Tensor, clf, n: int,
         precision, recall = metrics.precision_recall_from_features(f_fake, f_real)
         agreement = (clf.predict(fake).argmax(1) == labels).double().mean().item()
         rows.append({"model": name, "guidance": omega, "sampler": model.sampler,
-                     "steps": model.steps, "evaluations": model.evaluations(guidance=omega),
+                     "steps": model.steps,
+                     "evaluations": model.evaluations(guidance=omega, conditional=True),
                      "samples": n, "fid": metrics.fid_from_features(f_fake, f_real),
                      "precision": precision, "recall": recall, "agreement": agreement})
     return rows
@@ -97,13 +121,20 @@ def guidance(model: Guided, name: str, f_real: torch.Tensor, clf, n: int,
 
 @torch.no_grad()
 def cost(model: Guided, name: str) -> list[dict]:
-    """Seconds for one evaluation of `model`'s U-Net on TIMED images, warmed up first."""
+    """Seconds for one evaluation of `model`'s U-Net on TIMED images, and of its guide's where
+    it has one, each warmed up first."""
     x = torch.randn(TIMED, *model.image_shape, device=model.device)
     t = torch.full((TIMED,), 0.5, device=model.device)
     null = torch.full((TIMED,), NULL_CLASS, device=model.device)
-    model.ema(x, t, null)
-    return [{"model": name, "pass": "one U-Net evaluation",
-             "seconds_per_64": seconds(lambda: model.ema(x, t, null), model.device)}]
+    nets = {"one U-Net evaluation": model.ema, "one guide evaluation": model.guide}
+    rows = []
+    for what, net in nets.items():
+        if net is not None:
+            net(x, t, null)
+            rows.append({"model": name, "pass": what,
+                         "seconds_per_64": seconds(lambda net=net: net(x, t, null),
+                                                   model.device)})
+    return rows
 
 
 def attention(name: str, f_real: torch.Tensor, clf, n: int,
@@ -151,7 +182,7 @@ def study(names: list[str], n: int = 1_000, only: set[str] | None = None,
         dataset = pretrained.recipe_of(name).dataset
         clf = metrics.classifier(dataset).to(model.device)
         f_real = metrics.features(metrics.real_images(dataset).to(model.device), clf)
-        if only & {"sampling", "guidance", "attention"}:
+        if only & {"sampling", "guidance", "autoguidance", "attention"}:
             floor = metrics.features(metrics.real_train_pick(dataset, n).to(model.device), clf)
             record["floor"] = [r for r in record.get("floor", [])
                                if (r["dataset"], r["samples"]) != (dataset, n)] + [
@@ -161,6 +192,7 @@ def study(names: list[str], n: int = 1_000, only: set[str] | None = None,
             start = time.time()
             rows = (sampling(model, name, f_real, clf, n, configs) if group == "sampling" else
                     guidance(model, name, f_real, clf, n) if group == "guidance" else
+                    autoguidance(model, name, f_real, clf, n) if group == "autoguidance" else
                     attention(name, f_real, clf, n, iterations, device)
                     if group == "attention" else cost(model, name))
             where = {"dataset": dataset, "machine": machine(model.device),

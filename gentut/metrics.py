@@ -253,15 +253,22 @@ GROUPS = {
 
 
 def facts(name: str) -> dict:
-    """What the shipped file's history records: size, length of training, where and how long."""
+    """What the shipped file's history records: size, length of training, where and how long;
+    and its guide's, where it has one."""
     h = pretrained.history(name)
     info = h.info
     device = str(info["device"])
-    return {"model": name, "dataset": str(info["dataset"]), "parameters": info["parameters"],
-            "iterations": h.steps, "batch_size": info["batch_size"],
-            "images_seen": h.steps * int(info["batch_size"]), "bf16": bool(info["bf16"]),
-            "train_time_s": info["wall_time_s"], "device": device,
-            "device_name": str(info.get("machine", EARLY_MACHINES[device.split(":")[0]]))}
+    row = {"model": name, "dataset": str(info["dataset"]), "parameters": info["parameters"],
+           "iterations": h.steps, "batch_size": info["batch_size"],
+           "images_seen": h.steps * int(info["batch_size"]), "bf16": bool(info["bf16"]),
+           "train_time_s": info["wall_time_s"], "device": device,
+           "device_name": str(info.get("machine", EARLY_MACHINES[device.split(":")[0]]))}
+    for guide in _guide_of(name):
+        g = pretrained.history(guide)
+        row.update(guide_parameters=g.info["parameters"], guide_iterations=g.steps,
+                   guide_train_time_s=g.info["wall_time_s"],
+                   guide_device_name=str(g.info["machine"]))
+    return row
 
 
 def evaluate(model: str | nn.Module, dataset: str | None = None, *, n: int = 10_000,
@@ -346,10 +353,11 @@ def measure(names: list[str], n: int = 10_000, k: int = 500, only: set[str] | No
                 references[row["dataset"]] = reference(row["dataset"], n)
             row.update(references[row["dataset"]])
         if "cost" in only:
-            group = cost.group(name)
-            if group not in timings:
-                timings[group] = cost.seconds_per_iteration(group, steps)
-            _cost_fields(row, timings[group])
+            for part in [name, *_guide_of(name)]:  # a model's guide is part of its training
+                group = cost.group(part)
+                if group not in timings:
+                    timings[group] = cost.seconds_per_iteration(group, steps)
+            _cost_fields(row, timings[cost.group(name)])
         row["evaluation_s"] = time.time() - start
         for key in ("q_confusion", "g_confusion"):
             if key in row and not isinstance(row[key], list):
@@ -365,10 +373,30 @@ def measure(names: list[str], n: int = 10_000, k: int = 500, only: set[str] | No
                                    if "cpu_seconds_per_iteration" in r), None)
         if timings.get(group):
             _cost_fields(row, timings[group])
+        for guide in _guide_of(name):
+            if cost.group(guide) in timings:
+                _guide_cost_fields(row, timings[cost.group(guide)], guide)
         if "sample_seconds_per_64" not in row:  # the same network draws as fast
             row.update(next(({"sample_seconds_per_64": r["sample_seconds_per_64"]}
                              for r in timed if "sample_seconds_per_64" in r), {}))
     return rows
+
+
+def _guide_of(name: str) -> list[str]:
+    """The shipped name of `name`'s guide, in a list, or an empty list."""
+    guide = f"{name}{pretrained.GUIDE}"
+    return [guide] if guide in pretrained.GUIDES else []
+
+
+def _guide_cost_fields(row: dict, t: dict, guide: str) -> None:
+    """Write the timing `t` of the guide's network, and what its recipe's training costs,
+    into `row`; the row's training cost is the model's and its guide's."""
+    iterations = pretrained.history(guide).steps
+    row.update(guide_cpu_seconds_per_iteration=t["seconds_per_iteration"],
+               guide_iterations=iterations,
+               guide_cpu_training_s=t["seconds_per_iteration"] * iterations)
+    row["cpu_training_s"] = (row["cpu_seconds_per_iteration"] * row["iterations"]
+                             + row["guide_cpu_training_s"])
 
 
 def _recorded_timing(row: dict) -> dict:
@@ -379,9 +407,11 @@ def _recorded_timing(row: dict) -> dict:
 
 
 def _cost_fields(row: dict, t: dict) -> None:
-    """Write the timing `t` of the row's network, and the training cost it implies, into `row`."""
+    """Write the timing `t` of the row's network, and the training cost it implies (with its
+    guide's, where it has one), into `row`."""
     row.update(cpu_seconds_per_iteration=t["seconds_per_iteration"],
-               cpu_training_s=t["seconds_per_iteration"] * row["iterations"],
+               cpu_training_s=t["seconds_per_iteration"] * row["iterations"]
+               + row.get("guide_cpu_training_s", 0.0),
                cost_machine=t["machine"], cost_timed=t["model"], cost_steps=t["steps"],
                cost_cpu_share=t["cpu_share"], cost_load_average=t["load_average"])
 

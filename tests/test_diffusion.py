@@ -286,7 +286,7 @@ def test_default_samplers_cost_fifty_evaluations():
                          guidance=omega)
             assert model.ema.images == 3 * per_sample
             assert model.evaluations(steps=10 // model.samplers[model.sampler],
-                                     guidance=omega) == per_sample
+                                     guidance=omega, conditional=True) == per_sample
     model = models.DDPM(net=GaussianVelocity(mu, s))  # Ho et al.'s full chain, on request
     model.sample(2, seed=0, sampler="ancestral", steps=T)
     assert model.ema.calls == T == model.evaluations("ancestral", T)
@@ -315,6 +315,33 @@ def test_guidance_zero_is_unconditional_and_labels_change_samples(family):
     assert torch.equal(echo.predict(x, 0.5, y, 2.0), torch.full_like(x, -4.0))
     assert torch.equal(echo.predict(x, 0.5, y, 0.0), torch.full_like(x, float(NULL_CLASS)))
     assert torch.equal(echo.predict(x, 0.5, None, 2.0), torch.full_like(x, float(NULL_CLASS)))
+
+
+class Constant(nn.Module):
+    """A network whose output is one number everywhere: a guide, to check autoguidance."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, x, t, y):
+        return torch.full_like(x, self.value)
+
+
+@pytest.mark.parametrize("family", [models.DDPM, models.FlowMatching])
+def test_autoguidance_pushes_the_unconditional_output_away_from_the_guide(family):
+    echo = family(net=LabelEcho())  # unconditional output: the null class, 10
+    x, y = torch.zeros(2, 1, 28, 28), torch.tensor([3, 3])
+    assert echo.evaluations() == echo.steps * echo.samplers[echo.sampler]  # no guide yet
+    echo.attach_guide(family(net=Constant(4.0)))
+    # guide + omega (model - guide) = 4 + 2 (10 - 4) = 16; omega = 1 is the model alone
+    assert torch.equal(echo.predict(x, 0.5, None, 2.0), torch.full_like(x, 16.0))
+    assert torch.equal(echo.predict(x, 0.5, None, 1.0), torch.full_like(x, float(NULL_CLASS)))
+    assert torch.equal(echo.predict(x, 0.5, None, 0.0), torch.full_like(x, 4.0))
+    assert torch.equal(echo.predict(x, 0.5, y, 2.0), torch.full_like(x, -4.0))  # labels: CFG
+    one = echo.steps * echo.samplers[echo.sampler]
+    assert echo.evaluations() == 2 * one == echo.evaluations(conditional=True)
+    assert echo.evaluations(guidance=1) == one == echo.evaluations(guidance=0, conditional=True)
 
 
 def test_label_dropout_uses_the_null_class_at_the_rate_p_uncond():
@@ -372,7 +399,7 @@ def test_network_slices_a_large_cpu_batch_and_returns_the_same_outputs():
     calls = []
     model.ema.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
     with torch.no_grad():
-        sliced = model.network(x, t, y)
+        sliced = model.network(model.ema, x, t, y)
         whole = model.ema(x, t, y)
     assert calls == [CPU_BATCH, CPU_BATCH, 5, n]
     assert torch.allclose(sliced, whole, atol=1e-5)

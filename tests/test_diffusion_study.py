@@ -57,10 +57,24 @@ def test_sampling_rows_count_evaluations_and_time(mnist_test, clf, f_real):
     assert all(0 < r["seconds_per_64"] < 5 for r in rows)
 
 
-def test_cost_times_one_unet_evaluation(mnist_test):
-    rows = diffusion_study.cost(Replay(mnist_test), "replay")
+def test_cost_times_one_unet_evaluation_and_one_of_the_guide(mnist_test):
+    model = Replay(mnist_test)
+    rows = diffusion_study.cost(model, "replay")
     assert [r["pass"] for r in rows] == ["one U-Net evaluation"]
     assert 0 < rows[0]["seconds_per_64"] < 5
+    model.attach_guide(models.DDPM(net=UNet(channels=(8, 8, 8))))
+    rows = diffusion_study.cost(model, "replay")
+    assert [r["pass"] for r in rows] == ["one U-Net evaluation", "one guide evaluation"]
+    assert all(0 < r["seconds_per_64"] < 5 for r in rows)
+
+
+def test_autoguidance_rows_sweep_omega_and_count_the_guide(mnist_test, clf, f_real):
+    model = Replay(mnist_test)
+    model.attach_guide(models.DDPM(net=UNet(channels=(8, 8, 8))))
+    rows = diffusion_study.autoguidance(model, "replay", f_real, clf, 300, omegas=(1.0, 2.0))
+    assert [(r["guidance"], r["evaluations"]) for r in rows] == [(1.0, 50), (2.0, 100)]
+    assert all(r["fid"] < 30 and 0 < r["precision"] <= 1 and 0 < r["recall"] <= 1
+               for r in rows)  # the stand-in draws real images
 
 
 def test_attention_ablation_trains_two_variants_that_differ_by_the_attention(clf, f_real):

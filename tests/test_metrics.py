@@ -207,7 +207,15 @@ def test_the_record_has_every_measure_of_every_shipped_generator():
             assert 0 < r[key] <= 1, (name, key)
         assert r["cpu_seconds_per_iteration"] > 0
         assert r["cpu_training_s"] == pytest.approx(r["cpu_seconds_per_iteration"]
-                                                    * r["iterations"])
+                                                    * r["iterations"]
+                                                    + r.get("guide_cpu_training_s", 0))
+        guide = f"{name}{pretrained.GUIDE}"
+        if guide in pretrained.GUIDES:  # a guided model's cost and facts include its guide's
+            g = pretrained.history(guide)
+            assert r["guide_iterations"] == g.steps and r["guide_parameters"] == g.info[
+                "parameters"] and r["guide_train_time_s"] == g.info["wall_time_s"], name
+            assert r["guide_cpu_training_s"] == pytest.approx(
+                r["guide_cpu_seconds_per_iteration"] * g.steps), name
         model = pretrained.recipe_of(name).family()
         if isinstance(model, models.VAE):
             assert r["elbo"] < r["log_likelihood"] < 0, name
@@ -260,5 +268,15 @@ def test_only_refreshes_the_groups_asked_and_keeps_the_rest(tmp_path, monkeypatc
     for key in ("cpu_seconds_per_iteration", "cost_steps"):  # the same network: one timing
         assert timed["dcgan-mnist"][key] == timed["dcgan-fashion"][key], key
     assert timed["dcgan-mnist"]["fid"] == before["dcgan-mnist"]["fid"]
+    metrics.main(["diffusion-fashion", "--only", "cost", "--steps", "2"])  # and its guide
+    guided = {r["model"]: r for r in metrics.recorded()}
+    for name in ("diffusion-fashion", "diffusion-mnist"):  # one network, one guide network
+        r = guided[name]
+        assert r["cost_steps"] == 2 and r["guide_cpu_seconds_per_iteration"] > 0, name
+        assert r["cpu_training_s"] == pytest.approx(
+            r["cpu_seconds_per_iteration"] * r["iterations"]
+            + r["guide_cpu_seconds_per_iteration"] * r["guide_iterations"]), name
+    assert (guided["diffusion-mnist"]["guide_cpu_seconds_per_iteration"]
+            == guided["diffusion-fashion"]["guide_cpu_seconds_per_iteration"])
     with pytest.raises(SystemExit):
         metrics.main(["gan-mnist", "--only", "coverage"])  # not a group
