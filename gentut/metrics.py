@@ -395,8 +395,14 @@ def _guide_cost_fields(row: dict, t: dict, guide: str) -> None:
     row.update(guide_cpu_seconds_per_iteration=t["seconds_per_iteration"],
                guide_iterations=iterations,
                guide_cpu_training_s=t["seconds_per_iteration"] * iterations)
-    row["cpu_training_s"] = (row["cpu_seconds_per_iteration"] * row["iterations"]
-                             + row["guide_cpu_training_s"])
+    row["cpu_training_s"] = _training_s(row)
+
+
+def _training_s(row: dict) -> float:
+    """What the row's recipe costs to train on the timed CPU: its network's iterations, and
+    its guide's where it has one."""
+    return (row["cpu_seconds_per_iteration"] * row["iterations"]
+            + row.get("guide_cpu_training_s", 0.0))
 
 
 def _recorded_timing(row: dict) -> dict:
@@ -410,10 +416,9 @@ def _cost_fields(row: dict, t: dict) -> None:
     """Write the timing `t` of the row's network, and the training cost it implies (with its
     guide's, where it has one), into `row`."""
     row.update(cpu_seconds_per_iteration=t["seconds_per_iteration"],
-               cpu_training_s=t["seconds_per_iteration"] * row["iterations"]
-               + row.get("guide_cpu_training_s", 0.0),
                cost_machine=t["machine"], cost_timed=t["model"], cost_steps=t["steps"],
                cost_cpu_share=t["cpu_share"], cost_load_average=t["load_average"])
+    row["cpu_training_s"] = _training_s(row)
 
 
 def main(argv: list[str] | None = None) -> None:
